@@ -1,0 +1,5 @@
+//! The sans-IO core: protocol logic with no sockets, files, clocks or threads.
+//!
+//! Everything arrives as an input and leaves as an action (see `ARCHITECTURE.md`).
+
+pub mod xmpp;
