@@ -2,4 +2,9 @@
 //!
 //! Everything arrives as an input and leaves as an action (see `ARCHITECTURE.md`).
 
+pub mod config;
+pub mod json;
+pub mod phone;
+pub mod secret;
+pub mod voipms;
 pub mod xmpp;

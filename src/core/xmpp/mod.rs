@@ -3,5 +3,6 @@
 pub mod element;
 pub mod framer;
 pub mod handshake;
+pub mod jid;
 pub mod ns;
 pub mod sha1;
