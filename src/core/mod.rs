@@ -1,10 +1,30 @@
 //! The sans-IO core: protocol logic with no sockets, files, clocks or threads.
 //!
-//! Everything arrives as an input and leaves as an action (see `ARCHITECTURE.md`).
+//! Everything arrives as an [`Input`] and leaves as an [`Action`]; `now` is always a parameter.
+//! `tests/sans_io.rs` keeps it that way. Map of the core:
+//! - [`gateway`]: the state machine the shell drives; owns everything below.
+//! - [`action`]: inputs and actions, the whole vocabulary with the shell.
+//! - [`xmpp`]: framer, element tree, stanzas, JIDs, handshake, session.
+//! - [`router`]: who may send what from which DID; [`outbound`]: the send queue;
+//!   [`mailbox`]: stanzas owed to users until the server has read them.
+//! - [`voipms`]: API requests and answers, message parts, the webhook body.
+//! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
 
+pub mod action;
 pub mod config;
+pub mod gateway;
+pub mod iq;
 pub mod json;
+pub mod mailbox;
+pub mod outbound;
 pub mod phone;
+pub mod retry;
+pub mod router;
 pub mod secret;
+pub mod spool_record;
+pub mod time;
 pub mod voipms;
 pub mod xmpp;
+
+pub use action::{Action, Input, Level, WebhookReply};
+pub use gateway::Gateway;

@@ -1,0 +1,372 @@
+//! The component's connection to the XMPP server (XEP-0114): connect, handshake, keepalive,
+//! stream errors and reconnect with back-off.
+//!
+//! States: idle (waiting to reconnect) → connecting → awaiting the server's stream header →
+//! awaiting `<handshake/>` → online. Any failure sends our stream error if the fault is the
+//! server's, closes, and schedules a reconnect with exponential back-off and jitter (1 s doubling
+//! to 60 s; xmpp.md §4). Liveness: an XEP-0199 ping to the users' server every `keepalive`,
+//! answered within half of it, else the link is declared dead. Pings also confirm delivery: the
+//! server handles a stream in order, so an answer proves it read everything written before.
+
+use crate::core::action::{log, Action, Level, Outbox};
+use crate::core::config::XmppConfig;
+use crate::core::retry::{backoff, Rng};
+use crate::core::secret::Secret;
+use crate::core::xmpp::element::{Element, NsContext};
+use crate::core::xmpp::framer::{Frame, Framer};
+use crate::core::xmpp::handshake::{handshake_digest, handshake_element, stream_header};
+use crate::core::xmpp::ns;
+use crate::core::xmpp::stanza::build;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Prosody's default `component_stanza_size_limit` (xmpp.md §3): nothing legitimate is larger.
+pub const MAX_STANZA_BYTES: usize = 512 * 1024;
+/// Element nesting deeper than this is an attack, not a message.
+pub const MAX_DEPTH: usize = 32;
+/// From TCP connect to `<handshake/>`.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// First reconnect delay.
+const RECONNECT_BASE: Duration = Duration::from_secs(1);
+/// Longest reconnect delay.
+const RECONNECT_CAP: Duration = Duration::from_secs(60);
+/// A session that stayed up this long resets the back-off.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// What the gateway learns from the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The handshake succeeded: stanzas may flow.
+    Online,
+    /// The stream is gone; everything written but unconfirmed must be written again later.
+    Offline,
+    /// A stanza from the server.
+    Stanza(Element),
+    /// The answer to [`Session::ping`] number `n` arrived.
+    PingAnswered(u64),
+}
+
+#[derive(Debug)]
+enum State {
+    Idle { reconnect_at: Option<Instant> },
+    Connecting,
+    AwaitHeader { deadline: Instant },
+    AwaitHandshake { deadline: Instant },
+    Online { since: Instant },
+    Stopped,
+}
+
+/// The session state machine.
+#[derive(Debug)]
+pub struct Session {
+    domain: String,
+    secret: Secret,
+    ping_to: String,
+    keepalive: Duration,
+    framer: Framer,
+    ctx: NsContext,
+    state: State,
+    attempt: u32,
+    next_ping: u64,
+    /// Pings in flight: (number, deadline), oldest first.
+    pings: VecDeque<(u64, Instant)>,
+    last_ping_at: Option<Instant>,
+}
+
+impl Session {
+    /// A session for `config`; liveness pings go to `ping_to` (a domain the server hosts).
+    pub fn new(config: &XmppConfig, ping_to: &str) -> Session {
+        Session {
+            domain: config.component.clone(),
+            secret: config.secret.clone(),
+            ping_to: ping_to.to_string(),
+            keepalive: config.keepalive,
+            framer: Framer::new(MAX_STANZA_BYTES, MAX_DEPTH),
+            ctx: NsContext::component(),
+            state: State::Idle { reconnect_at: None },
+            attempt: 0,
+            next_ping: 0,
+            pings: VecDeque::new(),
+            last_ping_at: None,
+        }
+    }
+
+    /// Whether stanzas can be sent now.
+    pub fn is_online(&self) -> bool {
+        matches!(self.state, State::Online { .. })
+    }
+
+    /// Our component domain.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    fn ping_timeout(&self) -> Duration {
+        (self.keepalive / 2).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
+    /// Begin connecting.
+    pub fn start(&mut self, out: &mut Outbox) {
+        if matches!(self.state, State::Idle { .. }) {
+            self.state = State::Connecting;
+            out.push_back(Action::XmppConnect);
+        }
+    }
+
+    /// The TCP connection is up: open the stream.
+    pub fn connected(&mut self, now: Instant, out: &mut Outbox) {
+        if !matches!(self.state, State::Connecting) {
+            out.push_back(Action::XmppClose);
+            return;
+        }
+        self.framer.reset();
+        self.ctx = NsContext::component();
+        self.pings.clear();
+        out.push_back(Action::XmppWrite(stream_header(&self.domain)));
+        self.state = State::AwaitHeader { deadline: now + HANDSHAKE_TIMEOUT };
+    }
+
+    /// The TCP connection could not be made.
+    pub fn connect_failed(&mut self, now: Instant, reason: &str, out: &mut Outbox, rng: &mut Rng) {
+        if matches!(self.state, State::Connecting) {
+            self.fail(now, Level::Warn, &format!("cannot connect to the XMPP server: {reason}"), false, out, rng);
+        }
+    }
+
+    /// The connection closed underneath us.
+    pub fn closed(&mut self, now: Instant, reason: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        match self.state {
+            State::Idle { .. } | State::Stopped | State::Connecting => Vec::new(),
+            _ => self.fail(now, Level::Warn, &format!("XMPP connection lost: {reason}"), false, out, rng),
+        }
+    }
+
+    /// Bytes from the server.
+    pub fn bytes(&mut self, now: Instant, data: &[u8], out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        if matches!(self.state, State::Idle { .. } | State::Connecting | State::Stopped) {
+            return Vec::new();
+        }
+        self.framer.push(data);
+        let mut events = Vec::new();
+        loop {
+            let frame = match self.framer.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
+                    events.extend(self.fail(now, Level::Warn, &format!("XMPP server sent bad XML: {e}"), true, out, rng));
+                    break;
+                }
+            };
+            match self.frame(now, frame, out, rng) {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => {}
+                Err(mut evs) => {
+                    events.append(&mut evs);
+                    break;
+                }
+            }
+        }
+        events
+    }
+
+    /// Handle one frame; `Err` carries the events of a failure that ended the stream.
+    fn frame(&mut self, now: Instant, frame: Frame, out: &mut Outbox, rng: &mut Rng) -> Result<Option<SessionEvent>, Vec<SessionEvent>> {
+        match frame {
+            Frame::StreamHeader(bytes) => {
+                if !matches!(self.state, State::AwaitHeader { .. }) {
+                    return Err(self.protocol_error(now, "a second stream header", out, rng));
+                }
+                let header = match Element::parse_start_tag(&bytes) {
+                    Ok(h) if h.is("stream", ns::STREAMS) => h,
+                    _ => return Err(self.protocol_error(now, "an invalid stream header", out, rng)),
+                };
+                self.ctx = NsContext::from_header(&header);
+                let deadline = now + HANDSHAKE_TIMEOUT;
+                match header.get_attr("id") {
+                    Some(id) if !id.is_empty() => {
+                        out.push_back(Action::XmppWrite(handshake_element(&handshake_digest(id, self.secret.expose()))));
+                    }
+                    // Prosody sends id='' before a host-unknown error: wait for the error.
+                    _ => {}
+                }
+                self.state = State::AwaitHandshake { deadline };
+                Ok(None)
+            }
+            Frame::StreamEnd => {
+                out.push_back(Action::XmppWrite("</stream:stream>".into()));
+                Err(self.fail(now, Level::Warn, "the XMPP server closed the stream", true, out, rng))
+            }
+            Frame::Stanza(bytes) => {
+                let element = match Element::parse(&bytes, &self.ctx) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
+                        return Err(self.fail(now, Level::Warn, &format!("XMPP server sent bad XML: {e}"), true, out, rng));
+                    }
+                };
+                if element.is("error", ns::STREAMS) {
+                    return Err(self.stream_error(now, &element, out, rng));
+                }
+                match self.state {
+                    State::AwaitHandshake { .. } if element.is("handshake", ns::COMPONENT) => {
+                        log(out, Level::Info, format!("XMPP component {} online", self.domain));
+                        self.state = State::Online { since: now };
+                        self.last_ping_at = Some(now);
+                        Ok(Some(SessionEvent::Online))
+                    }
+                    State::AwaitHandshake { .. } => Err(self.protocol_error(now, &format!("<{}/> before the handshake", element.name()), out, rng)),
+                    State::Online { .. } => {
+                        if let Some(n) = self.ping_answer(&element) {
+                            return Ok(Some(SessionEvent::PingAnswered(n)));
+                        }
+                        Ok(Some(SessionEvent::Stanza(element)))
+                    }
+                    _ => Err(self.protocol_error(now, "a stanza before the stream header", out, rng)),
+                }
+            }
+        }
+    }
+
+    /// If `e` answers one of our pings, its number (and the ping is done).
+    fn ping_answer(&mut self, e: &Element) -> Option<u64> {
+        if !e.is("iq", ns::COMPONENT) || !matches!(e.get_attr("type"), Some("result" | "error")) {
+            return None;
+        }
+        let n: u64 = e.get_attr("id")?.strip_prefix("ping-")?.parse().ok()?;
+        let pos = self.pings.iter().position(|(p, _)| *p == n)?;
+        self.pings.remove(pos);
+        Some(n)
+    }
+
+    fn stream_error(&mut self, now: Instant, e: &Element, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        let condition = e.children().find(|c| c.ns() == ns::STREAM_ERRORS && c.name() != "text").map_or("undefined-condition", Element::name).to_string();
+        let text = e.get_child("text", ns::STREAM_ERRORS).map(|t| t.text_content()).unwrap_or_default();
+        let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+        let (level, hint, fatal) = match condition.as_str() {
+            "not-authorized" => (Level::Error, "check xmpp.secret against the server's component_secret", true),
+            "host-unknown" => (Level::Error, "the server has no component configured for xmpp.component", true),
+            "conflict" => (Level::Warn, "another connection holds this component (an old session or a second gateway); retrying", false),
+            "invalid-from" | "improper-addressing" | "invalid-namespace" | "not-well-formed" => {
+                (Level::Error, "the server rejected what the gateway sent: please report this bug", false)
+            }
+            _ => (Level::Warn, "reconnecting", false),
+        };
+        let detail = if text.is_empty() { String::new() } else { format!(" \"{text}\"") };
+        out.push_back(Action::XmppWrite("</stream:stream>".into()));
+        if fatal {
+            // A configuration error will not fix itself quickly: wait the longest.
+            self.attempt = self.attempt.max(16);
+        }
+        self.fail(now, level, &format!("XMPP stream error {condition}{detail}: {hint}"), true, out, rng)
+    }
+
+    fn protocol_error(&mut self, now: Instant, what: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        out.push_back(Action::XmppWrite(build::stream_error("not-well-formed", "")));
+        self.fail(now, Level::Warn, &format!("XMPP server sent {what}"), true, out, rng)
+    }
+
+    /// Tear down and schedule a reconnect.
+    fn fail(&mut self, now: Instant, level: Level, why: &str, close: bool, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        if matches!(self.state, State::Stopped) {
+            return Vec::new();
+        }
+        let was_online = match self.state {
+            State::Online { since } => {
+                if now.duration_since(since) >= STABLE_AFTER {
+                    self.attempt = 0;
+                }
+                true
+            }
+            _ => false,
+        };
+        if close {
+            out.push_back(Action::XmppClose);
+        }
+        let delay = backoff(self.attempt, RECONNECT_BASE, RECONNECT_CAP, rng);
+        self.attempt = self.attempt.saturating_add(1);
+        log(out, level, format!("{why}; reconnecting in {:.1}s", delay.as_secs_f64()));
+        self.state = State::Idle { reconnect_at: Some(now + delay) };
+        self.pings.clear();
+        self.framer.reset();
+        if was_online { vec![SessionEvent::Offline] } else { Vec::new() }
+    }
+
+    /// Send a stanza; returns `false` (and sends nothing) when offline.
+    pub fn send(&mut self, xml: String, out: &mut Outbox) -> bool {
+        if self.is_online() {
+            out.push_back(Action::XmppWrite(xml));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Send a ping; its answer comes back as [`SessionEvent::PingAnswered`] with the number
+    /// returned here. `None` when offline.
+    pub fn ping(&mut self, now: Instant, out: &mut Outbox) -> Option<u64> {
+        if !self.is_online() {
+            return None;
+        }
+        self.next_ping += 1;
+        let n = self.next_ping;
+        out.push_back(Action::XmppWrite(build::ping(&self.domain, &self.ping_to, &format!("ping-{n}"))));
+        self.pings.push_back((n, now + self.ping_timeout()));
+        self.last_ping_at = Some(now);
+        Some(n)
+    }
+
+    /// Timers: reconnect, handshake deadline, keepalive ping, ping deadline.
+    pub fn timeout(&mut self, now: Instant, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        match self.state {
+            State::Idle { reconnect_at: Some(at) } if now >= at => {
+                self.state = State::Connecting;
+                out.push_back(Action::XmppConnect);
+                Vec::new()
+            }
+            State::AwaitHeader { deadline } | State::AwaitHandshake { deadline } if now >= deadline => {
+                self.fail(now, Level::Warn, "the XMPP server did not complete the handshake in time", true, out, rng)
+            }
+            State::Online { .. } => {
+                if let Some((_, deadline)) = self.pings.front() {
+                    if now >= *deadline {
+                        let secs = self.ping_timeout().as_secs();
+                        return self.fail(now, Level::Warn, &format!("no answer to a ping within {secs}s: the XMPP connection is dead"), true, out, rng);
+                    }
+                }
+                let due = self.last_ping_at.is_none_or(|t| now >= t + self.keepalive);
+                if self.pings.is_empty() && due {
+                    self.ping(now, out);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// When [`Session::timeout`] next needs to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Idle { reconnect_at } => reconnect_at,
+            State::AwaitHeader { deadline } | State::AwaitHandshake { deadline } => Some(deadline),
+            State::Online { .. } => match self.pings.front() {
+                Some((_, deadline)) => Some(*deadline),
+                None => self.last_ping_at.map(|t| t + self.keepalive),
+            },
+            State::Connecting | State::Stopped => None,
+        }
+    }
+
+    /// Close the stream cleanly for shutdown (XEP-0114 has no other goodbye).
+    pub fn shutdown(&mut self, out: &mut Outbox) {
+        match self.state {
+            State::Online { .. } | State::AwaitHeader { .. } | State::AwaitHandshake { .. } => {
+                out.push_back(Action::XmppWrite("</stream:stream>".into()));
+                out.push_back(Action::XmppClose);
+            }
+            State::Connecting => out.push_back(Action::XmppClose),
+            _ => {}
+        }
+        self.state = State::Stopped;
+    }
+}
