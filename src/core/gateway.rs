@@ -6,7 +6,7 @@
 //! `SpoolWrite` → `SpoolSynced` → outbound queue → `VoipmsCall` per part (the record is rewritten
 //! after each part) → `SpoolRemove`, or a bounce owed to the sender through the mailbox.
 
-use crate::core::action::{log, Action, Input, Level, Outbox, WebhookReply};
+use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::config::Config;
 use crate::core::iq;
 use crate::core::mailbox::Mailbox;
@@ -14,14 +14,16 @@ use crate::core::outbound::OutboundQueue;
 use crate::core::phone::Nanp;
 use crate::core::retry::Rng;
 use crate::core::router::{self, Route};
-use crate::core::spool_record::{Bounce, Inbound, Kind, OutPart, Outbound, Record, Unrouted, FORMAT_VERSION};
+use crate::core::spool_record::{
+    Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted,
+};
 use crate::core::time::Now;
-use crate::core::voipms::api::{classify, Answer, CallOutcome};
+use crate::core::voipms::api::{Answer, CallOutcome, classify};
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
 use crate::core::xmpp::element::Element;
 use crate::core::xmpp::session::{Session, SessionEvent};
-use crate::core::xmpp::stanza::{build, ErrorSpec, Message, Stanza};
+use crate::core::xmpp::stanza::{ErrorSpec, Message, Stanza, build};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -70,7 +72,10 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for `config`. `boot` makes ids unique across restarts; `seed` feeds the jitter.
     pub fn new(config: Config, boot: &str, seed: u64) -> Gateway {
-        let ping_to = config.users.first().map_or_else(|| config.xmpp.component.clone(), |u| u.jid.domain().to_string());
+        let ping_to = config.users.first().map_or_else(
+            || config.xmpp.component.clone(),
+            |u| u.jid.domain().to_string(),
+        );
         Gateway {
             session: Session::new(&config.xmpp, &ping_to),
             config,
@@ -108,7 +113,13 @@ impl Gateway {
             }
         }
         if inbound + outbound > 0 {
-            log(&mut self.out, Level::Info, format!("resuming from the spool: {inbound} to deliver over XMPP, {outbound} to send to VoIP.ms"));
+            log(
+                &mut self.out,
+                Level::Info,
+                format!(
+                    "resuming from the spool: {inbound} to deliver over XMPP, {outbound} to send to VoIP.ms"
+                ),
+            );
         }
     }
 
@@ -125,12 +136,19 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.session.poll_timeout(), self.outbound.next_deadline()].into_iter().flatten().min()
+        [self.session.poll_timeout(), self.outbound.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Queue sizes.
     pub fn stats(&self) -> Stats {
-        Stats { to_xmpp: self.mailbox.len(), to_voipms: self.outbound.len(), online: self.session.is_online() }
+        Stats {
+            to_xmpp: self.mailbox.len(),
+            to_voipms: self.outbound.len(),
+            online: self.session.is_online(),
+        }
     }
 
     /// Timers are due.
@@ -144,13 +162,20 @@ impl Gateway {
     pub fn handle(&mut self, now: Now, input: Input<'_>) {
         match input {
             Input::XmppConnected => self.session.connected(now.mono, &mut self.out),
-            Input::XmppConnectFailed(why) => self.session.connect_failed(now.mono, &why, &mut self.out, &mut self.rng),
+            Input::XmppConnectFailed(why) => {
+                self.session
+                    .connect_failed(now.mono, &why, &mut self.out, &mut self.rng)
+            }
             Input::XmppBytes(bytes) => {
-                let events = self.session.bytes(now.mono, bytes, &mut self.out, &mut self.rng);
+                let events = self
+                    .session
+                    .bytes(now.mono, bytes, &mut self.out, &mut self.rng);
                 self.session_events(now, events);
             }
             Input::XmppClosed(why) => {
-                let events = self.session.closed(now.mono, &why, &mut self.out, &mut self.rng);
+                let events = self
+                    .session
+                    .closed(now.mono, &why, &mut self.out, &mut self.rng);
                 self.session_events(now, events);
             }
             Input::Webhook { token, message } => self.webhook(now, token, message),
@@ -160,7 +185,11 @@ impl Gateway {
                 }
             }
             Input::SpoolFailed { ids, reason } => {
-                log(&mut self.out, Level::Error, format!("cannot write the spool: {reason}"));
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    format!("cannot write the spool: {reason}"),
+                );
                 for id in ids {
                     self.write_failed(now, &id);
                 }
@@ -169,7 +198,11 @@ impl Gateway {
             Input::Shutdown => {
                 if !self.shutting_down {
                     self.shutting_down = true;
-                    log(&mut self.out, Level::Info, "shutting down: finishing in-flight work");
+                    log(
+                        &mut self.out,
+                        Level::Info,
+                        "shutting down: finishing in-flight work",
+                    );
                 }
             }
         }
@@ -181,8 +214,14 @@ impl Gateway {
             return;
         }
         if self.shutting_down {
-            let idle = self.outbound.in_flight() == 0 && self.pending.is_empty() && !self.mailbox.awaiting_confirmation();
-            if idle || !self.session.is_online() && self.outbound.in_flight() == 0 && self.pending.is_empty() {
+            let idle = self.outbound.in_flight() == 0
+                && self.pending.is_empty()
+                && !self.mailbox.awaiting_confirmation();
+            if idle
+                || !self.session.is_online()
+                    && self.outbound.in_flight() == 0
+                    && self.pending.is_empty()
+            {
                 self.session.shutdown(&mut self.out);
                 self.stopped = true;
                 self.out.push_back(Action::Stopped);
@@ -198,7 +237,8 @@ impl Gateway {
                 SessionEvent::Online => self.mailbox.flush(now, &mut self.session, &mut self.out),
                 SessionEvent::Offline => self.mailbox.offline(),
                 SessionEvent::PingAnswered(n) => {
-                    self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out);
+                    self.mailbox
+                        .ping_answered(n, now, &mut self.session, &mut self.out);
                 }
                 SessionEvent::Stanza(element) => self.stanza(now, &element),
             }
@@ -209,7 +249,11 @@ impl Gateway {
         let stanza = match Stanza::from_element(element) {
             Ok(s) => s,
             Err(e) => {
-                log(&mut self.out, Level::Debug, format!("ignored a stanza from the server: {e}"));
+                log(
+                    &mut self.out,
+                    Level::Debug,
+                    format!("ignored a stanza from the server: {e}"),
+                );
                 return;
             }
         };
@@ -231,25 +275,66 @@ impl Gateway {
         let outgoing = match router::route(&self.config, &m) {
             Route::Drop(why) => {
                 if let Some(cond) = &m.error_condition {
-                    log(&mut self.out, Level::Info, format!("{} answered a message of ours with error {cond}", m.from.to_bare()));
+                    log(
+                        &mut self.out,
+                        Level::Info,
+                        format!(
+                            "{} answered a message of ours with error {cond}",
+                            m.from.to_bare()
+                        ),
+                    );
                 } else {
-                    log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
+                    log(
+                        &mut self.out,
+                        Level::Debug,
+                        format!("dropped a message from {}: {why}", m.from.to_bare()),
+                    );
                 }
                 return;
             }
             Route::Reject(error) => {
-                log(&mut self.out, Level::Info, format!("refused a message from {}: {} ({})", m.from.to_bare(), error.condition, error.text));
-                self.session.send(build::message_error(&m.to.to_string(), &m.from.to_string(), m.id.as_deref(), &error), &mut self.out);
+                log(
+                    &mut self.out,
+                    Level::Info,
+                    format!(
+                        "refused a message from {}: {} ({})",
+                        m.from.to_bare(),
+                        error.condition,
+                        error.text
+                    ),
+                );
+                self.session.send(
+                    build::message_error(
+                        &m.to.to_string(),
+                        &m.from.to_string(),
+                        m.id.as_deref(),
+                        &error,
+                    ),
+                    &mut self.out,
+                );
                 return;
             }
             Route::Send(o) => o,
         };
-        let parts: Vec<OutPart> =
-            outgoing.parts.iter().map(|p| OutPart { mms: p.method == Method::Mms, message: p.message.clone(), media: p.media.clone() }).collect();
+        let parts: Vec<OutPart> = outgoing
+            .parts
+            .iter()
+            .map(|p| OutPart {
+                mms: p.method == Method::Mms,
+                message: p.message.clone(),
+                media: p.media.clone(),
+            })
+            .collect();
         log(
             &mut self.out,
             Level::Info,
-            format!("accepted a message from {} to {} via DID {} ({} part(s))", m.from.to_bare(), outgoing.dst, outgoing.did, parts.len()),
+            format!(
+                "accepted a message from {} to {} via DID {} ({} part(s))",
+                m.from.to_bare(),
+                outgoing.dst,
+                outgoing.did,
+                parts.len()
+            ),
         );
         let contact = m.to.local().unwrap_or_default().to_string();
         let record = self.new_record(
@@ -271,10 +356,25 @@ impl Gateway {
         self.write(record.clone(), Pending::Outbound { record });
     }
 
-    fn new_record(&mut self, now: Now, inbound: Option<Inbound>, outbound: Option<Outbound>, unrouted: Option<Unrouted>) -> Record {
+    fn new_record(
+        &mut self,
+        now: Now,
+        inbound: Option<Inbound>,
+        outbound: Option<Outbound>,
+        unrouted: Option<Unrouted>,
+    ) -> Record {
         let seq = self.next_seq;
         self.next_seq += 1;
-        Record { v: FORMAT_VERSION, id: format!("{}-{seq}", self.boot), seq, rev: 0, accepted_ms: now.wall_ms, inbound, outbound, unrouted }
+        Record {
+            v: FORMAT_VERSION,
+            id: format!("{}-{seq}", self.boot),
+            seq,
+            rev: 0,
+            accepted_ms: now.wall_ms,
+            inbound,
+            outbound,
+            unrouted,
+        }
     }
 
     fn write(&mut self, record: Record, then: Pending) {
@@ -284,17 +384,33 @@ impl Gateway {
 
     fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {
         if message.text.is_empty() && message.media.is_empty() {
-            log(&mut self.out, Level::Warn, format!("an empty message from {} was ignored", message.from.redacted()));
-            self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
+            log(
+                &mut self.out,
+                Level::Warn,
+                format!(
+                    "an empty message from {} was ignored",
+                    message.from.redacted()
+                ),
+            );
+            self.out.push_back(Action::WebhookReply {
+                token,
+                reply: WebhookReply::Accepted,
+            });
             return;
         }
-        let owner = message.to.iter().find_map(|did| Some((self.config.owner_of(did)?, *did)));
+        let owner = message
+            .to
+            .iter()
+            .find_map(|did| Some((self.config.owner_of(did)?, *did)));
         let Some((user, did)) = owner else {
             let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
             log(
                 &mut self.out,
                 Level::Warn,
-                format!("a message for DID {} which no user maps was kept for the operator in state_dir/unrouted", dids.join(", ")),
+                format!(
+                    "a message for DID {} which no user maps was kept for the operator in state_dir/unrouted",
+                    dids.join(", ")
+                ),
             );
             let record = self.new_record(
                 now,
@@ -302,7 +418,11 @@ impl Gateway {
                 None,
                 Some(Unrouted {
                     from: message.from.localpart(),
-                    to: message.to.iter().map(|d| d.ten_digits().to_string()).collect(),
+                    to: message
+                        .to
+                        .iter()
+                        .map(|d| d.ten_digits().to_string())
+                        .collect(),
                     text: message.text,
                     media: message.media,
                     voipms_id: message.id,
@@ -312,7 +432,11 @@ impl Gateway {
             return;
         };
         let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did { message.from.localpart() } else { format!("{}%{}", message.from.localpart(), did.e164()) };
+        let contact = if default_did {
+            message.from.localpart()
+        } else {
+            format!("{}%{}", message.from.localpart(), did.e164())
+        };
         let user_jid = user.jid.to_string();
         log(
             &mut self.out,
@@ -326,7 +450,14 @@ impl Gateway {
         );
         let record = self.new_record(
             now,
-            Some(Inbound { user: user_jid, contact, did: did.ten_digits().to_string(), text: message.text, media: message.media, voipms_id: message.id }),
+            Some(Inbound {
+                user: user_jid,
+                contact,
+                did: did.ten_digits().to_string(),
+                text: message.text,
+                media: message.media,
+                voipms_id: message.id,
+            }),
             None,
             None,
         );
@@ -336,11 +467,17 @@ impl Gateway {
     fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
             Some(Pending::Inbound { token, record }) => {
-                self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
+                self.out.push_back(Action::WebhookReply {
+                    token,
+                    reply: WebhookReply::Accepted,
+                });
                 self.mailbox.add(record, false);
                 self.mailbox.flush(now, &mut self.session, &mut self.out);
             }
-            Some(Pending::Unrouted { token }) => self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted }),
+            Some(Pending::Unrouted { token }) => self.out.push_back(Action::WebhookReply {
+                token,
+                reply: WebhookReply::Accepted,
+            }),
             Some(Pending::Outbound { record }) => self.outbound.add(record),
             Some(Pending::Progress { seq }) => self.outbound.synced(seq),
             Some(Pending::Bounce) | None => {}
@@ -350,13 +487,23 @@ impl Gateway {
     fn write_failed(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
             Some(Pending::Inbound { token, .. } | Pending::Unrouted { token }) => {
-                self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Unavailable });
+                self.out.push_back(Action::WebhookReply {
+                    token,
+                    reply: WebhookReply::Unavailable,
+                });
             }
             Some(Pending::Outbound { record }) => {
                 if let Some(o) = &record.outbound {
-                    let error = ErrorSpec::new("resource-constraint", "wait", "the gateway cannot store messages right now; try again later");
+                    let error = ErrorSpec::new(
+                        "resource-constraint",
+                        "wait",
+                        "the gateway cannot store messages right now; try again later",
+                    );
                     let from = format!("{}@{}", o.contact, self.config.xmpp.component);
-                    self.session.send(build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error), &mut self.out);
+                    self.session.send(
+                        build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error),
+                        &mut self.out,
+                    );
                 }
             }
             Some(Pending::Progress { seq }) => {
@@ -369,17 +516,30 @@ impl Gateway {
     }
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
-        let Some(seq) = self.outbound.finish(job) else { return };
-        let Some(mut record) = self.outbound.record(seq).cloned() else { return };
-        let Some(o) = record.outbound.as_mut() else { return };
+        let Some(seq) = self.outbound.finish(job) else {
+            return;
+        };
+        let Some(mut record) = self.outbound.record(seq).cloned() else {
+            return;
+        };
+        let Some(o) = record.outbound.as_mut() else {
+            return;
+        };
         let total = o.parts.len();
-        let (dst, did) = (crate::core::phone::redact(&o.dst), crate::core::phone::redact(&o.did));
+        let (dst, did) = (
+            crate::core::phone::redact(&o.dst),
+            crate::core::phone::redact(&o.did),
+        );
         match classify(outcome) {
             Answer::Sent { .. } => {
                 o.next_part += 1;
                 record.rev += 1;
                 if o.next_part as usize >= total {
-                    log(&mut self.out, Level::Info, format!("sent a message to {dst} via DID {did} ({total} part(s))"));
+                    log(
+                        &mut self.out,
+                        Level::Info,
+                        format!("sent a message to {dst} via DID {did} ({total} part(s))"),
+                    );
                     self.outbound.remove(seq);
                     self.out.push_back(Action::SpoolRemove(record.id));
                 } else {
@@ -389,9 +549,24 @@ impl Gateway {
             }
             Answer::Failed(f) => {
                 let done = o.next_part as usize;
-                let text = if total > 1 && done > 0 { format!("{} (the first {done} of {total} parts were sent)", f.text) } else { f.text.clone() };
-                log(&mut self.out, Level::Warn, format!("VoIP.ms did not send a message to {dst} via DID {did}: {}", f.status));
-                o.bounce = Some(Bounce { condition: f.condition.to_string(), error_type: f.error_type.to_string(), text });
+                let text = if total > 1 && done > 0 {
+                    format!("{} (the first {done} of {total} parts were sent)", f.text)
+                } else {
+                    f.text.clone()
+                };
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!(
+                        "VoIP.ms did not send a message to {dst} via DID {did}: {}",
+                        f.status
+                    ),
+                );
+                o.bounce = Some(Bounce {
+                    condition: f.condition.to_string(),
+                    error_type: f.error_type.to_string(),
+                    text,
+                });
                 record.rev += 1;
                 self.outbound.remove(seq);
                 self.write(record.clone(), Pending::Bounce);

@@ -9,9 +9,9 @@
 
 use crate::core::action::{Action, Outbox};
 use crate::core::spool_record::{Kind, Record};
-use crate::core::time::{rfc3339_utc, Now};
+use crate::core::time::{Now, rfc3339_utc};
 use crate::core::xmpp::session::Session;
-use crate::core::xmpp::stanza::{build, ErrorSpec};
+use crate::core::xmpp::stanza::{ErrorSpec, build};
 use std::collections::BTreeMap;
 
 /// Delivered later than this after acceptance, a message carries an XEP-0203 delay stamp.
@@ -38,7 +38,14 @@ pub struct Mailbox {
 impl Mailbox {
     /// Queue a record (inbound message, or outbound with a bounce).
     pub fn add(&mut self, record: Record, replayed: bool) {
-        self.items.insert(record.seq, Item { record, written: false, replayed });
+        self.items.insert(
+            record.seq,
+            Item {
+                record,
+                written: false,
+                replayed,
+            },
+        );
     }
 
     /// Items waiting or unconfirmed.
@@ -49,6 +56,11 @@ impl Mailbox {
     /// Whether nothing is owed.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Whether something was written on the current stream and is not yet confirmed.
+    pub fn awaiting_confirmation(&self) -> bool {
+        self.confirming.is_some() || !self.unpinged.is_empty()
     }
 
     /// Write every unwritten item (when online), in order, and make sure a ping covers them.
@@ -79,7 +91,13 @@ impl Mailbox {
     }
 
     /// A ping came back: the items it covers are delivered and leave the spool.
-    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> usize {
+    pub fn ping_answered(
+        &mut self,
+        n: u64,
+        now: Now,
+        session: &mut Session,
+        out: &mut Outbox,
+    ) -> usize {
         let mut done = 0;
         if let Some((p, seqs)) = self.confirming.take() {
             if p == n {
@@ -113,25 +131,45 @@ impl Mailbox {
 fn stanzas(record: &Record, domain: &str, now: Now, replayed: bool) -> Vec<String> {
     match record.kind() {
         Kind::Inbound => {
-            let Some(m) = &record.inbound else { return Vec::new() };
+            let Some(m) = &record.inbound else {
+                return Vec::new();
+            };
             let from = format!("{}@{domain}", m.contact);
             let late = now.wall_ms.saturating_sub(record.accepted_ms) > DELAY_STAMP_AFTER_MS;
             let stamp = (replayed || late).then(|| rfc3339_utc(record.accepted_ms));
             let delay = stamp.as_deref().map(|s| (s, domain));
             let mut out = Vec::new();
             if !m.text.is_empty() {
-                out.push(build::chat(&from, &m.user, &record.id, &m.text, None, delay));
+                out.push(build::chat(
+                    &from, &m.user, &record.id, &m.text, None, delay,
+                ));
             }
             for (i, url) in m.media.iter().enumerate() {
-                out.push(build::chat(&from, &m.user, &format!("{}-m{}", record.id, i + 1), url, Some(url), delay));
+                out.push(build::chat(
+                    &from,
+                    &m.user,
+                    &format!("{}-m{}", record.id, i + 1),
+                    url,
+                    Some(url),
+                    delay,
+                ));
             }
             out
         }
         Kind::Outbound => {
-            let Some(o) = &record.outbound else { return Vec::new() };
-            let Some(b) = &o.bounce else { return Vec::new() };
+            let Some(o) = &record.outbound else {
+                return Vec::new();
+            };
+            let Some(b) = &o.bounce else {
+                return Vec::new();
+            };
             let error = ErrorSpec::new(&b.condition, &b.error_type, b.text.clone());
-            vec![build::message_error(&format!("{}@{domain}", o.contact), &o.sender, o.stanza_id.as_deref(), &error)]
+            vec![build::message_error(
+                &format!("{}@{domain}", o.contact),
+                &o.sender,
+                o.stanza_id.as_deref(),
+                &error,
+            )]
         }
         Kind::Unrouted => Vec::new(),
     }

@@ -39,7 +39,10 @@ pub struct OutboundQueue {
 
 fn conversation(record: &Record) -> Conversation {
     let o = record.outbound.as_ref();
-    (o.map(|o| o.did.clone()).unwrap_or_default(), o.map(|o| o.dst.clone()).unwrap_or_default())
+    (
+        o.map(|o| o.did.clone()).unwrap_or_default(),
+        o.map(|o| o.dst.clone()).unwrap_or_default(),
+    )
 }
 
 impl OutboundQueue {
@@ -50,7 +53,14 @@ impl OutboundQueue {
         // Keep acceptance order even when records arrive out of order (replay).
         let pos = queue.iter().position(|s| *s > seq).unwrap_or(queue.len());
         queue.insert(pos, seq);
-        self.entries.insert(seq, Entry { record, syncing: false, not_before: None });
+        self.entries.insert(
+            seq,
+            Entry {
+                record,
+                syncing: false,
+                not_before: None,
+            },
+        );
     }
 
     /// Messages waiting or in flight.
@@ -130,15 +140,22 @@ impl OutboundQueue {
                 break;
             }
             let Some(seq) = queue.front() else { continue };
-            let Some(entry) = self.entries.get_mut(seq) else { continue };
+            let Some(entry) = self.entries.get_mut(seq) else {
+                continue;
+            };
             if busy.contains(seq) || entry.syncing || entry.not_before.is_some_and(|t| now < t) {
                 continue;
             }
-            let Some(request) = request_for(&entry.record) else { continue };
+            let Some(request) = request_for(&entry.record) else {
+                continue;
+            };
             entry.not_before = None;
             self.next_job += 1;
             self.in_flight.insert(self.next_job, *seq);
-            out.push_back(Action::VoipmsCall { job: self.next_job, request });
+            out.push_back(Action::VoipmsCall {
+                job: self.next_job,
+                request,
+            });
         }
     }
 }

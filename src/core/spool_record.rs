@@ -141,7 +141,9 @@ impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RecordError::Malformed(why) => write!(f, "malformed record: {why}"),
-            RecordError::Version(v) => write!(f, "record format version {v} is newer than this gateway"),
+            RecordError::Version(v) => {
+                write!(f, "record format version {v} is newer than this gateway")
+            }
             RecordError::Shape => write!(f, "record holds no message or more than one"),
         }
     }
@@ -168,11 +170,14 @@ impl Record {
 
     /// Parse and check a stored record.
     pub fn from_json(text: &str) -> Result<Record, RecordError> {
-        let r = Record::deserialize_json(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let r =
+            Record::deserialize_json(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
         if r.v > FORMAT_VERSION || r.v == 0 {
             return Err(RecordError::Version(r.v));
         }
-        let kinds = usize::from(r.inbound.is_some()) + usize::from(r.outbound.is_some()) + usize::from(r.unrouted.is_some());
+        let kinds = usize::from(r.inbound.is_some())
+            + usize::from(r.outbound.is_some())
+            + usize::from(r.unrouted.is_some());
         if kinds != 1 {
             return Err(RecordError::Shape);
         }
@@ -180,9 +185,76 @@ impl Record {
     }
 }
 
+/// CRC-32 (IEEE 802.3, as in zlib and gzip), to notice a damaged line.
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for &b in data {
+        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// One spool file line: the record's JSON, a tab, its CRC-32 in hex. JSON escapes every control
+/// character, so the tab is unambiguous.
+pub fn encode_line(record: &Record) -> String {
+    let json = record.to_json();
+    format!("{json}\t{:08x}\n", crc32(json.as_bytes()))
+}
+
+/// Read one line written by [`encode_line`] (without its newline).
+pub fn decode_line(line: &str) -> Result<Record, RecordError> {
+    let (json, sum) = line
+        .rsplit_once('\t')
+        .ok_or_else(|| RecordError::Malformed("no checksum".into()))?;
+    if u32::from_str_radix(sum, 16).ok() != Some(crc32(json.as_bytes())) {
+        return Err(RecordError::Malformed("checksum mismatch".into()));
+    }
+    Record::from_json(json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc32_known_values() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn lines_detect_damage() {
+        let line = encode_line(&outbound());
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let line = line.trim_end();
+        assert_eq!(decode_line(line).unwrap(), outbound());
+        let flipped = line.replacen("alice", "alicf", 1);
+        assert_eq!(
+            decode_line(&flipped),
+            Err(RecordError::Malformed("checksum mismatch".into()))
+        );
+        assert!(decode_line(&line[..line.len() - 3]).is_err());
+        assert!(decode_line("").is_err());
+    }
 
     fn outbound() -> Record {
         Record {
@@ -198,7 +270,11 @@ mod tests {
                 stanza_id: Some("m\"1".into()),
                 did: "5552345678".into(),
                 dst: "5557654321".into(),
-                parts: vec![OutPart { mms: true, message: "é\n漢😀".into(), media: vec!["https://x/y".into()] }],
+                parts: vec![OutPart {
+                    mms: true,
+                    message: "é\n漢😀".into(),
+                    media: vec!["https://x/y".into()],
+                }],
                 next_part: 0,
                 receipt: true,
                 bounce: None,
@@ -219,8 +295,14 @@ mod tests {
     #[test]
     fn rejects_damage() {
         let text = outbound().to_json();
-        assert!(matches!(Record::from_json(&text[..text.len() / 2]), Err(RecordError::Malformed(_))));
-        assert_eq!(Record::from_json(&text.replace("\"v\":1", "\"v\":99")), Err(RecordError::Version(99)));
+        assert!(matches!(
+            Record::from_json(&text[..text.len() / 2]),
+            Err(RecordError::Malformed(_))
+        ));
+        assert_eq!(
+            Record::from_json(&text.replace("\"v\":1", "\"v\":99")),
+            Err(RecordError::Version(99))
+        );
         let mut none = outbound();
         none.outbound = None;
         assert_eq!(Record::from_json(&none.to_json()), Err(RecordError::Shape));

@@ -142,28 +142,53 @@ fn classify_response(http: u16, body: &str) -> Answer {
             return Answer::Failed(failure(
                 FailureClass::Operator,
                 &format!("HTTP {http}"),
-                format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
+                format!(
+                    "VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"
+                ),
             ));
         }
         429 => {
-            return Answer::Failed(failure(FailureClass::RateLimited, "HTTP 429", "VoIP.ms is rate limiting the gateway (HTTP 429)".into()));
+            return Answer::Failed(failure(
+                FailureClass::RateLimited,
+                "HTTP 429",
+                "VoIP.ms is rate limiting the gateway (HTTP 429)".into(),
+            ));
         }
         400..=499 => {
             // Not something the API does (it answers 200 with a status); a CDN block, perhaps.
-            return Answer::Failed(failure(FailureClass::Transient, &format!("HTTP {http}"), format!("VoIP.ms refused the request (HTTP {http})")));
+            return Answer::Failed(failure(
+                FailureClass::Transient,
+                &format!("HTTP {http}"),
+                format!("VoIP.ms refused the request (HTTP {http})"),
+            ));
         }
         _ => {
-            return Answer::Failed(failure(FailureClass::Transient, &format!("HTTP {http}"), format!("VoIP.ms is unavailable (HTTP {http})")));
+            return Answer::Failed(failure(
+                FailureClass::Transient,
+                &format!("HTTP {http}"),
+                format!("VoIP.ms is unavailable (HTTP {http})"),
+            ));
         }
     }
     let Ok(value) = json::parse(body) else {
-        return Answer::Failed(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
+        return Answer::Failed(failure(
+            FailureClass::Transient,
+            "not JSON",
+            "VoIP.ms sent an unreadable answer".into(),
+        ));
     };
     let Some(status) = value.get("status").and_then(Value::as_str) else {
-        return Answer::Failed(failure(FailureClass::Transient, "no status", "VoIP.ms sent an answer without a status".into()));
+        return Answer::Failed(failure(
+            FailureClass::Transient,
+            "no status",
+            "VoIP.ms sent an answer without a status".into(),
+        ));
     };
     if status == "success" {
-        let id = value.get("sms").or_else(|| value.get("mms")).and_then(Value::as_text);
+        let id = value
+            .get("sms")
+            .or_else(|| value.get("mms"))
+            .and_then(Value::as_text);
         return Answer::Sent { id };
     }
     Answer::Failed(classify_status(status))
@@ -174,32 +199,45 @@ pub fn classify_status(status: &str) -> Failure {
     use FailureClass::*;
     let (class, text): (FailureClass, &str) = match status {
         "api_limit_exceeded" => (RateLimited, "VoIP.ms's per-minute API limit was reached"),
-        "method_maintenance" | "unavailable_info" | "provider_outofservice" | "tls_error" => {
-            (Transient, "VoIP.ms's sending service is temporarily unavailable")
-        }
-        "sms_failed" => (SmsFailed, "VoIP.ms could not deliver the message to the carrier"),
+        "method_maintenance" | "unavailable_info" | "provider_outofservice" | "tls_error" => (
+            Transient,
+            "VoIP.ms's sending service is temporarily unavailable",
+        ),
+        "sms_failed" => (
+            SmsFailed,
+            "VoIP.ms could not deliver the message to the carrier",
+        ),
         "limit_reached" => (
             Quota,
             "VoIP.ms daily sending limit reached; it resets at midnight US Eastern time (ask VoIP.ms support to raise it)",
         ),
-        "invalid_credentials" | "missing_credentials" => {
-            (Operator, "VoIP.ms rejected the gateway's API credentials; the operator must fix voipms.api_username/api_password")
-        }
+        "invalid_credentials" | "missing_credentials" => (
+            Operator,
+            "VoIP.ms rejected the gateway's API credentials; the operator must fix voipms.api_username/api_password",
+        ),
         "ip_not_enabled" => (
             Operator,
             "VoIP.ms does not accept API calls from the gateway's IP address; the operator must allow it at voip.ms (Main Menu, SOAP and REST/JSON API)",
         ),
-        "api_not_enabled" => (Operator, "the VoIP.ms API is not enabled for the account; the operator must enable it"),
-        "invalid_did" | "missing_did" | "invalid_from_number" => {
-            (Operator, "VoIP.ms will not send from this DID: it is not on the account or SMS is not enabled on it")
-        }
+        "api_not_enabled" => (
+            Operator,
+            "the VoIP.ms API is not enabled for the account; the operator must enable it",
+        ),
+        "invalid_did" | "missing_did" | "invalid_from_number" => (
+            Operator,
+            "VoIP.ms will not send from this DID: it is not on the account or SMS is not enabled on it",
+        ),
         "non_sufficient_funds" => (Operator, "the VoIP.ms account has insufficient funds"),
         "invalid_dst" | "invalid_to_number" => (Permanent, "VoIP.ms cannot send to this number"),
         "sms_toolong" => (Permanent, "VoIP.ms says the message is too long"),
-        "message_empty" | "missing_sms" | "invalid_sms" => (Permanent, "VoIP.ms says the message is empty or invalid"),
+        "message_empty" | "missing_sms" | "invalid_sms" => {
+            (Permanent, "VoIP.ms says the message is empty or invalid")
+        }
         "exceeds_file_size" => (Permanent, "an attachment is too large for VoIP.ms"),
         "no_base64file" | "invalid_file" => (Permanent, "VoIP.ms cannot use an attachment"),
-        "missing_method" | "invalid_method" | "missing_params" => (Bug, "the gateway sent VoIP.ms a malformed request"),
+        "missing_method" | "invalid_method" | "missing_params" => {
+            (Bug, "the gateway sent VoIP.ms a malformed request")
+        }
         _ => (Unknown, "VoIP.ms refused the message"),
     };
     failure(class, status, text.to_string())
@@ -211,15 +249,31 @@ fn failure(class: FailureClass, status: &str, text: String) -> Failure {
         FailureClass::RateLimited | FailureClass::Quota => ("resource-constraint", "wait"),
         FailureClass::SmsFailed => ("recipient-unavailable", "wait"),
         FailureClass::Operator => ("service-unavailable", "cancel"),
-        FailureClass::Permanent if status == "invalid_dst" || status == "invalid_to_number" => ("item-not-found", "cancel"),
+        FailureClass::Permanent if status == "invalid_dst" || status == "invalid_to_number" => {
+            ("item-not-found", "cancel")
+        }
         FailureClass::Permanent => ("not-acceptable", "modify"),
         FailureClass::Bug => ("internal-server-error", "cancel"),
         FailureClass::Unknown => ("undefined-condition", "cancel"),
     };
     // The status code is safe to show and lets the user search VoIP.ms's documentation.
-    let safe_status: String = status.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ')).take(48).collect();
-    let text = if safe_status.is_empty() || text.contains(&safe_status) { text } else { format!("{text} ({safe_status})") };
-    Failure { class, status: safe_status, condition, error_type, text }
+    let safe_status: String = status
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' '))
+        .take(48)
+        .collect();
+    let text = if safe_status.is_empty() || text.contains(&safe_status) {
+        text
+    } else {
+        format!("{text} ({safe_status})")
+    };
+    Failure {
+        class,
+        status: safe_status,
+        condition,
+        error_type,
+        text,
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +281,10 @@ mod tests {
     use super::*;
 
     fn response(body: &str) -> Answer {
-        classify(&CallOutcome::Response { status: 200, body: body.to_string() })
+        classify(&CallOutcome::Response {
+            status: 200,
+            body: body.to_string(),
+        })
     }
 
     fn failed(a: Answer) -> Failure {
@@ -239,46 +296,157 @@ mod tests {
 
     #[test]
     fn success_with_numeric_or_string_ids() {
-        assert_eq!(response(r#"{"status":"success","sms":23434}"#), Answer::Sent { id: Some("23434".into()) });
-        assert_eq!(response(r#"{"status":"success","mms":"23434"}"#), Answer::Sent { id: Some("23434".into()) });
-        assert_eq!(response(r#"{"status":"success"}"#), Answer::Sent { id: None });
+        assert_eq!(
+            response(r#"{"status":"success","sms":23434}"#),
+            Answer::Sent {
+                id: Some("23434".into())
+            }
+        );
+        assert_eq!(
+            response(r#"{"status":"success","mms":"23434"}"#),
+            Answer::Sent {
+                id: Some("23434".into())
+            }
+        );
+        assert_eq!(
+            response(r#"{"status":"success"}"#),
+            Answer::Sent { id: None }
+        );
     }
 
     #[test]
     fn statuses_map_to_conditions() {
         let cases = [
-            ("invalid_dst", FailureClass::Permanent, "item-not-found", "cancel"),
-            ("sms_toolong", FailureClass::Permanent, "not-acceptable", "modify"),
-            ("message_empty", FailureClass::Permanent, "not-acceptable", "modify"),
-            ("limit_reached", FailureClass::Quota, "resource-constraint", "wait"),
-            ("api_limit_exceeded", FailureClass::RateLimited, "resource-constraint", "wait"),
-            ("invalid_credentials", FailureClass::Operator, "service-unavailable", "cancel"),
-            ("ip_not_enabled", FailureClass::Operator, "service-unavailable", "cancel"),
-            ("non_sufficient_funds", FailureClass::Operator, "service-unavailable", "cancel"),
-            ("invalid_did", FailureClass::Operator, "service-unavailable", "cancel"),
-            ("sms_failed", FailureClass::SmsFailed, "recipient-unavailable", "wait"),
-            ("method_maintenance", FailureClass::Transient, "remote-server-timeout", "wait"),
-            ("missing_method", FailureClass::Bug, "internal-server-error", "cancel"),
-            ("something_new", FailureClass::Unknown, "undefined-condition", "cancel"),
+            (
+                "invalid_dst",
+                FailureClass::Permanent,
+                "item-not-found",
+                "cancel",
+            ),
+            (
+                "sms_toolong",
+                FailureClass::Permanent,
+                "not-acceptable",
+                "modify",
+            ),
+            (
+                "message_empty",
+                FailureClass::Permanent,
+                "not-acceptable",
+                "modify",
+            ),
+            (
+                "limit_reached",
+                FailureClass::Quota,
+                "resource-constraint",
+                "wait",
+            ),
+            (
+                "api_limit_exceeded",
+                FailureClass::RateLimited,
+                "resource-constraint",
+                "wait",
+            ),
+            (
+                "invalid_credentials",
+                FailureClass::Operator,
+                "service-unavailable",
+                "cancel",
+            ),
+            (
+                "ip_not_enabled",
+                FailureClass::Operator,
+                "service-unavailable",
+                "cancel",
+            ),
+            (
+                "non_sufficient_funds",
+                FailureClass::Operator,
+                "service-unavailable",
+                "cancel",
+            ),
+            (
+                "invalid_did",
+                FailureClass::Operator,
+                "service-unavailable",
+                "cancel",
+            ),
+            (
+                "sms_failed",
+                FailureClass::SmsFailed,
+                "recipient-unavailable",
+                "wait",
+            ),
+            (
+                "method_maintenance",
+                FailureClass::Transient,
+                "remote-server-timeout",
+                "wait",
+            ),
+            (
+                "missing_method",
+                FailureClass::Bug,
+                "internal-server-error",
+                "cancel",
+            ),
+            (
+                "something_new",
+                FailureClass::Unknown,
+                "undefined-condition",
+                "cancel",
+            ),
         ];
         for (status, class, condition, kind) in cases {
             let f = failed(response(&format!(r#"{{"status":"{status}"}}"#)));
-            assert_eq!((f.class, f.condition, f.error_type), (class, condition, kind), "{status}");
+            assert_eq!(
+                (f.class, f.condition, f.error_type),
+                (class, condition, kind),
+                "{status}"
+            );
             assert!(f.text.contains(status), "{status}: {}", f.text);
         }
     }
 
     #[test]
     fn transport_failures() {
-        assert_eq!(failed(classify(&CallOutcome::Response { status: 503, body: String::new() })).class, FailureClass::Transient);
-        assert_eq!(failed(classify(&CallOutcome::Response { status: 429, body: String::new() })).class, FailureClass::RateLimited);
-        let redirect = failed(classify(&CallOutcome::Response { status: 301, body: String::new() }));
-        assert_eq!((redirect.class, redirect.condition), (FailureClass::Operator, "service-unavailable"));
-        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Transient);
+        assert_eq!(
+            failed(classify(&CallOutcome::Response {
+                status: 503,
+                body: String::new()
+            }))
+            .class,
+            FailureClass::Transient
+        );
+        assert_eq!(
+            failed(classify(&CallOutcome::Response {
+                status: 429,
+                body: String::new()
+            }))
+            .class,
+            FailureClass::RateLimited
+        );
+        let redirect = failed(classify(&CallOutcome::Response {
+            status: 301,
+            body: String::new(),
+        }));
+        assert_eq!(
+            (redirect.class, redirect.condition),
+            (FailureClass::Operator, "service-unavailable")
+        );
+        assert_eq!(
+            failed(response("<html>busy</html>")).class,
+            FailureClass::Transient
+        );
         assert_eq!(failed(response("{}")).class, FailureClass::Transient);
-        assert_eq!(failed(classify(&CallOutcome::NotSent("connection refused".into()))).class, FailureClass::Transient);
+        assert_eq!(
+            failed(classify(&CallOutcome::NotSent("connection refused".into()))).class,
+            FailureClass::Transient
+        );
         let lost = failed(classify(&CallOutcome::NoAnswer("timed out".into())));
-        assert_eq!((lost.class, lost.condition, lost.error_type), (FailureClass::Ambiguous, "remote-server-timeout", "wait"));
+        assert_eq!(
+            (lost.class, lost.condition, lost.error_type),
+            (FailureClass::Ambiguous, "remote-server-timeout", "wait")
+        );
     }
 
     #[test]
@@ -292,7 +460,11 @@ mod tests {
     fn send_params() {
         let did = Nanp::parse("5552345678").unwrap();
         let dst = Nanp::parse("+15557654321").unwrap();
-        let part = Part { method: Method::Mms, message: "hi".into(), media: vec!["https://a/1".into(), "https://a/2".into()] };
+        let part = Part {
+            method: Method::Mms,
+            message: "hi".into(),
+            media: vec!["https://a/1".into(), "https://a/2".into()],
+        };
         let r = Request::Send { did, dst, part };
         assert_eq!(r.method(), "sendMMS");
         assert_eq!(

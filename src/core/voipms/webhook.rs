@@ -64,8 +64,12 @@ impl fmt::Display for WebhookError {
         match self {
             WebhookError::NotJson(why) => write!(f, "body is not JSON: {why}"),
             WebhookError::Missing(what) => write!(f, "missing {what}"),
-            WebhookError::BadSender => write!(f, "data.payload.from.phone_number is not a phone number"),
-            WebhookError::BadRecipient => write!(f, "no data.payload.to[].phone_number is a US/Canada number"),
+            WebhookError::BadSender => {
+                write!(f, "data.payload.from.phone_number is not a phone number")
+            }
+            WebhookError::BadRecipient => {
+                write!(f, "no data.payload.to[].phone_number is a US/Canada number")
+            }
             WebhookError::TooLarge(what) => write!(f, "too many or too large: {what}"),
         }
     }
@@ -77,13 +81,19 @@ impl std::error::Error for WebhookError {}
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotJson("not UTF-8".into()))?;
     let root = json::parse(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-    let data = root.get("data").filter(|d| d.as_object().is_some()).ok_or(WebhookError::Missing("data"))?;
+    let data = root
+        .get("data")
+        .filter(|d| d.as_object().is_some())
+        .ok_or(WebhookError::Missing("data"))?;
     if let Some(event) = data.get("event_type").and_then(Value::as_str) {
         if event != "message.received" {
             return Ok(WebhookEvent::Ignored(format!("event_type {event}")));
         }
     }
-    let payload = data.get("payload").filter(|p| p.as_object().is_some()).ok_or(WebhookError::Missing("data.payload"))?;
+    let payload = data
+        .get("payload")
+        .filter(|p| p.as_object().is_some())
+        .ok_or(WebhookError::Missing("data.payload"))?;
     if let Some(direction) = payload.get("direction").and_then(Value::as_str) {
         if direction != "inbound" {
             return Ok(WebhookEvent::Ignored(format!("direction {direction}")));
@@ -106,7 +116,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     }
     let mut to: Vec<Nanp> = Vec::new();
     for item in to_items {
-        let number = item.get("phone_number").and_then(Value::as_text).and_then(|n| Nanp::parse(n.trim()));
+        let number = item
+            .get("phone_number")
+            .and_then(Value::as_text)
+            .and_then(|n| Nanp::parse(n.trim()));
         if let Some(n) = number {
             if !to.contains(&n) {
                 to.push(n);
@@ -118,7 +131,9 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     }
     let text = match payload.get("text") {
         None | Some(Value::Null) => String::new(),
-        Some(v) => v.as_text().ok_or(WebhookError::Missing("data.payload.text as a string"))?,
+        Some(v) => v
+            .as_text()
+            .ok_or(WebhookError::Missing("data.payload.text as a string"))?,
     };
     let mut media = Vec::new();
     if let Some(items) = payload.get("media").and_then(Value::as_array) {
@@ -127,18 +142,38 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         }
         for item in items {
             // `{"url": …}` is the confirmed shape; a bare string is accepted too.
-            let url = item.get("url").and_then(Value::as_str).or_else(|| item.as_str()).map(str::trim);
+            let url = item
+                .get("url")
+                .and_then(Value::as_str)
+                .or_else(|| item.as_str())
+                .map(str::trim);
             match url {
-                Some(u) if u.len() > MAX_URL_BYTES => return Err(WebhookError::TooLarge("data.payload.media[].url")),
+                Some(u) if u.len() > MAX_URL_BYTES => {
+                    return Err(WebhookError::TooLarge("data.payload.media[].url"));
+                }
                 Some(u) if !u.is_empty() => media.push(u.to_string()),
                 _ => {}
             }
         }
     }
-    let id = payload.get("id").and_then(Value::as_text).or_else(|| data.get("id").and_then(Value::as_text));
+    let id = payload
+        .get("id")
+        .and_then(Value::as_text)
+        .or_else(|| data.get("id").and_then(Value::as_text));
     let id = id.filter(|i| !i.is_empty() && i.len() <= 128);
-    let received_at = payload.get("received_at").and_then(Value::as_str).map(str::to_string).filter(|r| r.len() <= 64);
-    Ok(WebhookEvent::Message(InboundMessage { id, from, to, text, media, received_at }))
+    let received_at = payload
+        .get("received_at")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|r| r.len() <= 64);
+    Ok(WebhookEvent::Message(InboundMessage {
+        id,
+        from,
+        to,
+        text,
+        media,
+        received_at,
+    }))
 }
 
 #[cfg(test)]
@@ -167,7 +202,10 @@ mod tests {
         assert_eq!(m.from, Sender::Nanp(Nanp::parse("5145551234").unwrap()));
         assert_eq!(m.to, vec![Nanp::parse("4385556789").unwrap()]);
         assert_eq!(m.text, "hello");
-        assert_eq!(m.media, vec!["https://voip.ms/media/x/media.jpeg".to_string()]);
+        assert_eq!(
+            m.media,
+            vec!["https://voip.ms/media/x/media.jpeg".to_string()]
+        );
         assert_eq!(m.received_at.as_deref(), Some("2025-07-20 16:24:16"));
     }
 
@@ -186,7 +224,9 @@ mod tests {
 
     #[test]
     fn minimal_body_short_code_sender_and_no_text() {
-        let m = message(r#"{"data":{"payload":{"from":{"phone_number":"72345"},"to":[{"phone_number":"4385556789"}],"media":[{"url":"https://x/y.jpg"}]}}}"#);
+        let m = message(
+            r#"{"data":{"payload":{"from":{"phone_number":"72345"},"to":[{"phone_number":"4385556789"}],"media":[{"url":"https://x/y.jpg"}]}}}"#,
+        );
         assert_eq!(m.from, Sender::Other("72345".into()));
         assert_eq!(m.text, "");
         assert_eq!(m.id, None);
@@ -196,9 +236,15 @@ mod tests {
     #[test]
     fn other_events_are_ignored_not_refused() {
         let body = r#"{"data":{"event_type":"message.sent","payload":{}}}"#;
-        assert_eq!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored("event_type message.sent".into())));
+        assert_eq!(
+            parse(body.as_bytes()),
+            Ok(WebhookEvent::Ignored("event_type message.sent".into()))
+        );
         let body = r#"{"data":{"payload":{"direction":"outbound","from":{"phone_number":"4385556789"},"to":[{"phone_number":"5145551234"}]}}}"#;
-        assert!(matches!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored(_))));
+        assert!(matches!(
+            parse(body.as_bytes()),
+            Ok(WebhookEvent::Ignored(_))
+        ));
     }
 
     #[test]
@@ -207,11 +253,26 @@ mod tests {
             ("not json", WebhookError::NotJson(String::new())),
             ("{}", WebhookError::Missing("data")),
             (r#"{"data":{}}"#, WebhookError::Missing("data.payload")),
-            (r#"{"data":{"payload":{"to":[{"phone_number":"4385556789"}]}}}"#, WebhookError::Missing("data.payload.from.phone_number")),
-            (r#"{"data":{"payload":{"from":{"phone_number":"5145551234"}}}}"#, WebhookError::Missing("data.payload.to")),
-            (r#"{"data":{"payload":{"from":{"phone_number":"5145551234"},"to":[]}}}"#, WebhookError::Missing("data.payload.to")),
-            (r#"{"data":{"payload":{"from":{"phone_number":"5145551234"},"to":[{"phone_number":"123"}]}}}"#, WebhookError::BadRecipient),
-            (r#"{"data":{"payload":{"from":{"phone_number":"<b>"},"to":[{"phone_number":"4385556789"}]}}}"#, WebhookError::BadSender),
+            (
+                r#"{"data":{"payload":{"to":[{"phone_number":"4385556789"}]}}}"#,
+                WebhookError::Missing("data.payload.from.phone_number"),
+            ),
+            (
+                r#"{"data":{"payload":{"from":{"phone_number":"5145551234"}}}}"#,
+                WebhookError::Missing("data.payload.to"),
+            ),
+            (
+                r#"{"data":{"payload":{"from":{"phone_number":"5145551234"},"to":[]}}}"#,
+                WebhookError::Missing("data.payload.to"),
+            ),
+            (
+                r#"{"data":{"payload":{"from":{"phone_number":"5145551234"},"to":[{"phone_number":"123"}]}}}"#,
+                WebhookError::BadRecipient,
+            ),
+            (
+                r#"{"data":{"payload":{"from":{"phone_number":"<b>"},"to":[{"phone_number":"4385556789"}]}}}"#,
+                WebhookError::BadSender,
+            ),
         ];
         for (body, expected) in cases {
             let got = parse(body.as_bytes()).unwrap_err();
@@ -220,6 +281,9 @@ mod tests {
                 _ => assert_eq!(got, expected, "{body}"),
             }
         }
-        assert!(matches!(parse(&[0xff, 0xfe]), Err(WebhookError::NotJson(_))));
+        assert!(matches!(
+            parse(&[0xff, 0xfe]),
+            Err(WebhookError::NotJson(_))
+        ));
     }
 }

@@ -127,7 +127,9 @@ impl fmt::Display for StanzaError {
 impl std::error::Error for StanzaError {}
 
 fn jid_attr(e: &Element, name: &'static str) -> Result<Jid, StanzaError> {
-    let v = e.get_attr(name).ok_or(StanzaError::MissingAttribute(name))?;
+    let v = e
+        .get_attr(name)
+        .ok_or(StanzaError::MissingAttribute(name))?;
     Jid::parse(v).map_err(|_| StanzaError::BadJid(name))
 }
 
@@ -160,7 +162,10 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
         // RFC 6120 §5.2.2: an unknown type is treated as normal.
         Some(_) => MessageType::Normal,
     };
-    let body = e.children().find(|c| c.is("body", e.ns())).map(Element::text_content);
+    let body = e
+        .children()
+        .find(|c| c.is("body", e.ns()))
+        .map(Element::text_content);
     let oob_urls = e
         .children()
         .filter(|c| c.is("x", ns::OOB))
@@ -169,12 +174,22 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
         .filter(|u| !u.is_empty())
         .collect();
     let encrypted = e.children().any(|c| {
-        c.is("encrypted", ns::OMEMO) || c.is("encrypted", ns::OMEMO2) || c.is("openpgp", ns::OPENPGP) || c.is("x", ns::LEGACY_PGP)
+        c.is("encrypted", ns::OMEMO)
+            || c.is("encrypted", ns::OMEMO2)
+            || c.is("openpgp", ns::OPENPGP)
+            || c.is("x", ns::LEGACY_PGP)
     }) || e.get_child("encryption", ns::EME).is_some();
-    let addresses = e.get_child("addresses", ns::ADDRESS).map_or(0, |a| a.children().filter(|c| c.is("address", ns::ADDRESS)).count());
+    let addresses = e.get_child("addresses", ns::ADDRESS).map_or(0, |a| {
+        a.children()
+            .filter(|c| c.is("address", ns::ADDRESS))
+            .count()
+    });
     let error_condition = e
         .get_child("error", e.ns())
-        .and_then(|err| err.children().find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text"))
+        .and_then(|err| {
+            err.children()
+                .find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text")
+        })
         .map(|c| c.name().to_string());
     Ok(Message {
         from: jid_attr(e, "from")?,
@@ -202,7 +217,10 @@ fn parse_iq(e: &Element) -> Result<Iq, StanzaError> {
     Ok(Iq {
         from: jid_attr(e, "from")?,
         to: jid_attr(e, "to")?,
-        id: e.get_attr("id").ok_or(StanzaError::MissingAttribute("id"))?.to_string(),
+        id: e
+            .get_attr("id")
+            .ok_or(StanzaError::MissingAttribute("id"))?
+            .to_string(),
         kind,
         payload: e.children().next().cloned(),
     })
@@ -222,13 +240,23 @@ pub struct ErrorSpec {
 impl ErrorSpec {
     /// Build from static parts.
     pub fn new(condition: &str, error_type: &str, text: impl Into<String>) -> ErrorSpec {
-        ErrorSpec { condition: condition.to_string(), error_type: error_type.to_string(), text: text.into() }
+        ErrorSpec {
+            condition: condition.to_string(),
+            error_type: error_type.to_string(),
+            text: text.into(),
+        }
     }
 
     fn element(&self) -> Element {
-        let mut e = Element::new("error", ns::COMPONENT).attr("type", &self.error_type).child(Element::new(&self.condition, ns::STANZA_ERRORS));
+        let mut e = Element::new("error", ns::COMPONENT)
+            .attr("type", &self.error_type)
+            .child(Element::new(&self.condition, ns::STANZA_ERRORS));
         if !self.text.is_empty() {
-            e.push_child(Element::new("text", ns::STANZA_ERRORS).attr("xml:lang", "en").text(&self.text));
+            e.push_child(
+                Element::new("text", ns::STANZA_ERRORS)
+                    .attr("xml:lang", "en")
+                    .text(&self.text),
+            );
         }
         e
     }
@@ -243,7 +271,14 @@ pub mod build {
     }
 
     /// An inbound SMS/MMS: `type='chat'`, a body, optionally OOB and an XEP-0203 delay stamp.
-    pub fn chat(from: &str, to: &str, id: &str, body: &str, oob_url: Option<&str>, delay: Option<(&str, &str)>) -> String {
+    pub fn chat(
+        from: &str,
+        to: &str,
+        id: &str,
+        body: &str,
+        oob_url: Option<&str>,
+        delay: Option<(&str, &str)>,
+    ) -> String {
         let mut m = Element::new("message", ns::COMPONENT)
             .attr("type", "chat")
             .attr("id", id)
@@ -254,7 +289,11 @@ pub mod build {
             m.push_child(Element::new("x", ns::OOB).child(Element::new("url", ns::OOB).text(url)));
         }
         if let Some((stamp, by)) = delay {
-            m.push_child(Element::new("delay", ns::DELAY).attr("from", by).attr("stamp", stamp));
+            m.push_child(
+                Element::new("delay", ns::DELAY)
+                    .attr("from", by)
+                    .attr("stamp", stamp),
+            );
         }
         finish(m)
     }
@@ -270,7 +309,11 @@ pub mod build {
 
     /// An iq result with an optional payload.
     pub fn iq_result(from: &str, to: &str, id: &str, payload: Option<Element>) -> String {
-        let mut iq = Element::new("iq", ns::COMPONENT).attr("type", "result").attr("id", id).attr("from", from).attr("to", to);
+        let mut iq = Element::new("iq", ns::COMPONENT)
+            .attr("type", "result")
+            .attr("id", id)
+            .attr("from", from)
+            .attr("to", to);
         if let Some(p) = payload {
             iq.push_child(p);
         }
@@ -278,8 +321,18 @@ pub mod build {
     }
 
     /// An iq error in reply to a get/set; the request's payload is echoed (RFC 6120 §8.3.1 allows it).
-    pub fn iq_error(from: &str, to: &str, id: &str, payload: Option<&Element>, error: &ErrorSpec) -> String {
-        let mut iq = Element::new("iq", ns::COMPONENT).attr("type", "error").attr("id", id).attr("from", from).attr("to", to);
+    pub fn iq_error(
+        from: &str,
+        to: &str,
+        id: &str,
+        payload: Option<&Element>,
+        error: &ErrorSpec,
+    ) -> String {
+        let mut iq = Element::new("iq", ns::COMPONENT)
+            .attr("type", "error")
+            .attr("id", id)
+            .attr("from", from)
+            .attr("to", to);
         if let Some(p) = payload {
             iq.push_child(Element::new(p.name(), p.ns()));
         }
@@ -289,12 +342,20 @@ pub mod build {
 
     /// An XEP-0199 ping.
     pub fn ping(from: &str, to: &str, id: &str) -> String {
-        finish(Element::new("iq", ns::COMPONENT).attr("type", "get").attr("id", id).attr("from", from).attr("to", to).child(Element::new("ping", ns::PING)))
+        finish(
+            Element::new("iq", ns::COMPONENT)
+                .attr("type", "get")
+                .attr("id", id)
+                .attr("from", from)
+                .attr("to", to)
+                .child(Element::new("ping", ns::PING)),
+        )
     }
 
     /// A stream error followed by the end of the stream (RFC 6120 §4.9).
     pub fn stream_error(condition: &str, text: &str) -> String {
-        let mut e = Element::new("error", ns::STREAMS).child(Element::new(condition, ns::STREAM_ERRORS));
+        let mut e =
+            Element::new("error", ns::STREAMS).child(Element::new(condition, ns::STREAM_ERRORS));
         if !text.is_empty() {
             e.push_child(Element::new("text", ns::STREAM_ERRORS).text(text));
         }
@@ -323,7 +384,9 @@ mod tests {
 
     #[test]
     fn reads_a_prosody_message() {
-        let m = message("<message type='chat' id='25543a3f' from='alice@localhost/test' xml:lang='en' to='+15551234567@sms.localhost'><body>hello &lt;sms&gt; &amp; co</body><request xmlns='urn:xmpp:receipts'/></message>");
+        let m = message(
+            "<message type='chat' id='25543a3f' from='alice@localhost/test' xml:lang='en' to='+15551234567@sms.localhost'><body>hello &lt;sms&gt; &amp; co</body><request xmlns='urn:xmpp:receipts'/></message>",
+        );
         assert_eq!(m.kind, MessageType::Chat);
         assert_eq!(m.id.as_deref(), Some("25543a3f"));
         assert_eq!(m.from.to_string(), "alice@localhost/test");
@@ -335,29 +398,43 @@ mod tests {
 
     #[test]
     fn reads_oob_encryption_addresses_and_chat_states() {
-        let m = message("<message from='a@b/c' to='+15551234567@sms.b'><body>https://up/x.jpg</body><x xmlns='jabber:x:oob'><url> https://up/x.jpg </url></x></message>");
+        let m = message(
+            "<message from='a@b/c' to='+15551234567@sms.b'><body>https://up/x.jpg</body><x xmlns='jabber:x:oob'><url> https://up/x.jpg </url></x></message>",
+        );
         assert_eq!(m.kind, MessageType::Normal);
         assert_eq!(m.oob_urls, vec!["https://up/x.jpg".to_string()]);
-        let m = message("<message type='chat' from='a@b/c' to='+15551234567@sms.b'><body>I sent you an OMEMO encrypted message</body><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>");
+        let m = message(
+            "<message type='chat' from='a@b/c' to='+15551234567@sms.b'><body>I sent you an OMEMO encrypted message</body><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>",
+        );
         assert!(m.encrypted);
-        let m = message("<message type='chat' from='a@b/c' to='sms.b'><addresses xmlns='http://jabber.org/protocol/address'><address type='to' uri='sms:+12261234567'/><address type='to' uri='sms:+12261234578'/></addresses><body>hi</body></message>");
+        let m = message(
+            "<message type='chat' from='a@b/c' to='sms.b'><addresses xmlns='http://jabber.org/protocol/address'><address type='to' uri='sms:+12261234567'/><address type='to' uri='sms:+12261234578'/></addresses><body>hi</body></message>",
+        );
         assert_eq!(m.addresses, 2);
-        let m = message("<message type='chat' from='a@b/c' to='+15551234567@sms.b'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        let m = message(
+            "<message type='chat' from='a@b/c' to='+15551234567@sms.b'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        );
         assert_eq!(m.body, None);
-        let m = message("<message type='error' from='a@b/c' to='+15551234567@sms.b'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        let m = message(
+            "<message type='error' from='a@b/c' to='+15551234567@sms.b'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+        );
         assert_eq!(m.error_condition.as_deref(), Some("item-not-found"));
     }
 
     #[test]
     fn reads_iq_and_presence() {
-        match parse("<iq type='get' id='p1' from='a@b/c' to='sms.b'><ping xmlns='urn:xmpp:ping'/></iq>") {
+        match parse(
+            "<iq type='get' id='p1' from='a@b/c' to='sms.b'><ping xmlns='urn:xmpp:ping'/></iq>",
+        ) {
             Stanza::Iq(iq) => {
                 assert_eq!(iq.kind, IqType::Get);
                 assert!(iq.payload.unwrap().is("ping", ns::PING));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse("<presence from='a@b' to='sms.b' type='subscribe'/>"), Stanza::Presence(p) if p.kind.as_deref() == Some("subscribe")));
+        assert!(
+            matches!(parse("<presence from='a@b' to='sms.b' type='subscribe'/>"), Stanza::Presence(p) if p.kind.as_deref() == Some("subscribe"))
+        );
     }
 
     #[test]
@@ -365,9 +442,18 @@ mod tests {
         let ctx = NsContext::component();
         let cases = [
             ("<message to='x@y'/>", StanzaError::MissingAttribute("from")),
-            ("<message from='a b@c' to='x@y'/>", StanzaError::BadJid("from")),
-            ("<iq from='a@b' to='c' id='1' type='nope'/>", StanzaError::BadType("nope".into())),
-            ("<iq from='a@b' to='c' type='get'/>", StanzaError::MissingAttribute("id")),
+            (
+                "<message from='a b@c' to='x@y'/>",
+                StanzaError::BadJid("from"),
+            ),
+            (
+                "<iq from='a@b' to='c' id='1' type='nope'/>",
+                StanzaError::BadType("nope".into()),
+            ),
+            (
+                "<iq from='a@b' to='c' type='get'/>",
+                StanzaError::MissingAttribute("id"),
+            ),
             ("<foo/>", StanzaError::UnknownElement("foo".into())),
         ];
         for (xml, expected) in cases {
@@ -378,7 +464,14 @@ mod tests {
 
     #[test]
     fn builds_messages_that_read_back() {
-        let xml = build::chat("+15557654321@sms.b", "alice@b", "i-1", "a < b & 'c'", Some("https://m/x.jpg"), Some(("2025-07-20T20:24:16.000Z", "sms.b")));
+        let xml = build::chat(
+            "+15557654321@sms.b",
+            "alice@b",
+            "i-1",
+            "a < b & 'c'",
+            Some("https://m/x.jpg"),
+            Some(("2025-07-20T20:24:16.000Z", "sms.b")),
+        );
         let m = message(&xml);
         assert_eq!(m.body.as_deref(), Some("a < b & 'c'"));
         assert_eq!(m.oob_urls, vec!["https://m/x.jpg".to_string()]);
@@ -389,16 +482,32 @@ mod tests {
 
     #[test]
     fn builds_errors() {
-        let xml = build::message_error("+15557654321@sms.b", "alice@b/phone", Some("m1"), &ErrorSpec::new("not-allowed", "cancel", "no"));
+        let xml = build::message_error(
+            "+15557654321@sms.b",
+            "alice@b/phone",
+            Some("m1"),
+            &ErrorSpec::new("not-allowed", "cancel", "no"),
+        );
         let e = Element::parse(xml.as_bytes(), &NsContext::component()).unwrap();
         assert_eq!(e.get_attr("type"), Some("error"));
         assert_eq!(e.get_attr("id"), Some("m1"));
         let err = e.get_child("error", ns::COMPONENT).unwrap();
         assert_eq!(err.get_attr("type"), Some("cancel"));
         assert!(err.get_child("not-allowed", ns::STANZA_ERRORS).is_some());
-        assert_eq!(err.get_child("text", ns::STANZA_ERRORS).unwrap().text_content(), "no");
-        assert_eq!(message(&xml).error_condition.as_deref(), Some("not-allowed"));
+        assert_eq!(
+            err.get_child("text", ns::STANZA_ERRORS)
+                .unwrap()
+                .text_content(),
+            "no"
+        );
+        assert_eq!(
+            message(&xml).error_condition.as_deref(),
+            Some("not-allowed")
+        );
         let s = build::stream_error("policy-violation", "");
-        assert_eq!(s, "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+        assert_eq!(
+            s,
+            "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+        );
     }
 }

@@ -1,0 +1,448 @@
+//! The single event loop: owns the core's [`Gateway`], feeds it one [`Event`] at a time, and
+//! carries out the actions it returns.
+//!
+//! Event sources (the XMPP connection, webhook requests, the spool writer thread, the VoIP.ms
+//! worker threads, signals) all push into one bounded channel of [`Event`]s; nothing else is
+//! shared between tasks. Blocking work (fsync, ureq) runs on dedicated threads so the loop never
+//! waits on a disk or a remote server.
+
+use crate::core::action::{Action, Input, Level, WebhookReply};
+use crate::core::config::Config;
+use crate::core::gateway::Gateway;
+use crate::core::time::Now;
+use crate::core::voipms::api::{CallOutcome, Request};
+use crate::core::voipms::webhook::InboundMessage;
+use crate::logger::{self, wall_ms};
+use crate::spool::{Op, Spool};
+use crate::voipms_client::VoipmsClient;
+use crate::{webhook, xmpp_conn};
+use smol::channel::{Receiver, Sender};
+use smol::{Executor, Timer};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Events queued for the loop before senders wait; bounds memory under load.
+const EVENT_QUEUE: usize = 4096;
+/// After SIGTERM, give in-flight work this long before exiting anyway (spooled work resumes at
+/// the next start).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the loop reacts to.
+#[derive(Debug)]
+pub enum Event {
+    /// Connection `conn` is up; `writer` carries bytes to it.
+    XmppConnected {
+        /// Connection number.
+        conn: u64,
+        /// Bytes to write.
+        writer: Sender<Vec<u8>>,
+    },
+    /// Connection `conn` could not be made.
+    XmppConnectFailed {
+        /// Connection number.
+        conn: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Bytes read from connection `conn`.
+    XmppBytes {
+        /// Connection number.
+        conn: u64,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Connection `conn` ended.
+    XmppClosed {
+        /// Connection number.
+        conn: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A webhook request waits for `reply`.
+    Webhook {
+        /// The parsed message.
+        message: InboundMessage,
+        /// Where the answer goes.
+        reply: Sender<WebhookReply>,
+    },
+    /// The spool writer finished a batch.
+    Spool {
+        /// Ids written.
+        ids: Vec<String>,
+        /// `Err` if they are not durable.
+        result: Result<(), String>,
+        /// Problems that lost nothing.
+        warnings: Vec<String>,
+    },
+    /// A VoIP.ms call finished.
+    Voipms {
+        /// Job number.
+        job: u64,
+        /// What happened.
+        outcome: CallOutcome,
+    },
+    /// SIGTERM or SIGINT.
+    Signal,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug)]
+pub enum RunError {
+    /// The spool could not be opened.
+    Spool(crate::spool::SpoolError),
+    /// The webhook address could not be bound.
+    Bind(String, std::io::Error),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Spool(e) => write!(f, "cannot open the spool: {e}"),
+            RunError::Bind(addr, e) => write!(f, "cannot listen for webhooks on {addr}: {e}"),
+            RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall_ms: wall_ms(),
+    }
+}
+
+/// 64 random bits for ids and jitter, from the kernel (time and pid if that fails).
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if ok {
+        u64::from_le_bytes(bytes)
+    } else {
+        wall_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id())
+    }
+}
+
+/// Run the gateway until SIGTERM/SIGINT.
+pub fn run(config: Config) -> Result<(), RunError> {
+    let opened = Spool::open(Path::new(&config.state_dir)).map_err(RunError::Spool)?;
+    for w in &opened.warnings {
+        logger::line(Level::Warn, w);
+    }
+    let listener = std::net::TcpListener::bind(config.webhook.listen)
+        .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
+    let listener = smol::net::TcpListener::try_from(listener)
+        .map_err(|e| RunError::Bind(local.to_string(), e))?;
+    let signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(RunError::Signals)?;
+    logger::line(
+        Level::Info,
+        &format!("voipms-xmpp {} starting", env!("CARGO_PKG_VERSION")),
+    );
+    logger::line(
+        Level::Info,
+        &format!("webhook listening on http://{local}{}", config.webhook.path),
+    );
+
+    let ex = Arc::new(Executor::new());
+    let (events_tx, events_rx) = smol::channel::bounded::<Event>(EVENT_QUEUE);
+
+    // The spool writer: group commit of everything queued while the previous fsync ran.
+    let (spool_tx, spool_rx) = smol::channel::unbounded::<Vec<Op>>();
+    let spool_thread = {
+        let (mut spool, events) = (opened.spool, events_tx.clone());
+        std::thread::Builder::new()
+            .name("spool".into())
+            .spawn(move || {
+                while let Ok(mut ops) = spool_rx.recv_blocking() {
+                    while let Ok(more) = spool_rx.try_recv() {
+                        ops.extend(more);
+                    }
+                    let event = match spool.apply(ops) {
+                        Ok((ids, warnings)) => Event::Spool {
+                            ids,
+                            result: Ok(()),
+                            warnings,
+                        },
+                        Err(e) => Event::Spool {
+                            ids: Vec::new(),
+                            result: Err(e.to_string()),
+                            warnings: Vec::new(),
+                        },
+                    };
+                    if events.send_blocking(event).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| {
+                RunError::Spool(crate::spool::SpoolError {
+                    context: "cannot start the spool thread".into(),
+                    source: e,
+                })
+            })?
+    };
+
+    // VoIP.ms workers: ureq blocks, so a small fixed pool of threads.
+    let client = VoipmsClient::new(
+        &config.voipms.api_url,
+        &config.voipms.api_username,
+        config.voipms.api_password.clone(),
+        config.voipms.timeout,
+    );
+    let (jobs_tx, jobs_rx) = smol::channel::unbounded::<(u64, Request)>();
+    for i in 0..crate::core::outbound::MAX_IN_FLIGHT {
+        let (client, jobs, events) = (client.clone(), jobs_rx.clone(), events_tx.clone());
+        let _ = std::thread::Builder::new()
+            .name(format!("voipms-{i}"))
+            .spawn(move || {
+                while let Ok((job, request)) = jobs.recv_blocking() {
+                    let outcome = client.call(&request);
+                    if events
+                        .send_blocking(Event::Voipms { job, outcome })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+    }
+
+    let seed = random_seed();
+    let boot = format!("{:08x}", seed >> 32);
+    let mut gateway = Gateway::new(config.clone(), &boot, seed);
+    gateway.restore(opened.records);
+
+    let settings = webhook::Settings {
+        path: config.webhook.path.clone(),
+        key: config.webhook.key.clone(),
+    };
+    let webhook_task = ex.spawn(webhook::serve(
+        ex.clone(),
+        listener,
+        settings,
+        events_tx.clone(),
+    ));
+    let signal_events = events_tx.clone();
+    ex.spawn(async move {
+        let mut signals = signals;
+        while smol::stream::StreamExt::next(&mut signals).await.is_some() {
+            if signal_events.send(Event::Signal).await.is_err() {
+                break;
+            }
+        }
+    })
+    .detach();
+
+    let mut shell = Shell {
+        ex: ex.clone(),
+        server: config.xmpp.server.clone(),
+        events: events_tx,
+        next_conn: 0,
+        conn: None,
+        conn_task: None,
+        writer: None,
+        replies: HashMap::new(),
+        next_token: 0,
+        spool: spool_tx,
+        jobs: jobs_tx,
+        webhook_task: Some(webhook_task),
+        stopped: false,
+    };
+    smol::block_on(ex.run(async {
+        shell.run(&mut gateway, events_rx).await;
+        // Let the last stanzas and </stream:stream> reach the server.
+        if let Some(task) = shell.conn_task.take() {
+            smol::future::or(task, async {
+                Timer::after(Duration::from_secs(2)).await;
+            })
+            .await;
+        }
+    }));
+    // Let the spool writer finish what it holds: drop the last sender, then wait.
+    drop(shell);
+    let _ = spool_thread.join();
+    logger::line(Level::Info, "stopped");
+    Ok(())
+}
+
+/// The loop's state outside the core.
+struct Shell {
+    ex: Arc<Executor<'static>>,
+    server: String,
+    events: Sender<Event>,
+    next_conn: u64,
+    /// The current connection's number; events from others are stale.
+    conn: Option<u64>,
+    conn_task: Option<smol::Task<()>>,
+    writer: Option<Sender<Vec<u8>>>,
+    replies: HashMap<u64, Sender<WebhookReply>>,
+    next_token: u64,
+    spool: Sender<Vec<Op>>,
+    jobs: Sender<(u64, Request)>,
+    webhook_task: Option<smol::Task<()>>,
+    stopped: bool,
+}
+
+impl Shell {
+    async fn run(&mut self, gateway: &mut Gateway, events: Receiver<Event>) {
+        gateway.start(now());
+        self.execute(gateway);
+        let mut hard_stop: Option<Instant> = None;
+        while !self.stopped {
+            let deadline = [gateway.poll_timeout(), hard_stop]
+                .into_iter()
+                .flatten()
+                .min();
+            let next = match deadline {
+                Some(at) => {
+                    smol::future::or(async { events.recv().await.ok() }, async {
+                        Timer::at(at).await;
+                        None
+                    })
+                    .await
+                }
+                None => events.recv().await.ok(),
+            };
+            match next {
+                Some(event) => {
+                    if matches!(event, Event::Signal) && hard_stop.is_none() {
+                        hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
+                        // Stop intake first: no new webhook connections.
+                        if let Some(task) = self.webhook_task.take() {
+                            drop(task);
+                        }
+                    }
+                    self.event(gateway, event);
+                }
+                None => {
+                    if hard_stop.is_some_and(|t| Instant::now() >= t) {
+                        logger::line(
+                            Level::Warn,
+                            "in-flight work did not finish in time; it stays spooled for the next start",
+                        );
+                        break;
+                    }
+                    gateway.handle_timeout(now());
+                }
+            }
+            self.execute(gateway);
+        }
+    }
+
+    fn event(&mut self, gateway: &mut Gateway, event: Event) {
+        let t = now();
+        match event {
+            Event::XmppConnected { conn, writer } => {
+                if Some(conn) == self.conn {
+                    self.writer = Some(writer);
+                    gateway.handle(t, Input::XmppConnected);
+                }
+            }
+            Event::XmppConnectFailed { conn, reason } => {
+                if Some(conn) == self.conn {
+                    self.conn = None;
+                    gateway.handle(t, Input::XmppConnectFailed(reason));
+                }
+            }
+            Event::XmppBytes { conn, bytes } => {
+                if Some(conn) == self.conn {
+                    gateway.handle(t, Input::XmppBytes(&bytes));
+                }
+            }
+            Event::XmppClosed { conn, reason } => {
+                if Some(conn) == self.conn {
+                    self.conn = None;
+                    self.writer = None;
+                    gateway.handle(t, Input::XmppClosed(reason));
+                }
+            }
+            Event::Webhook { message, reply } => {
+                self.next_token += 1;
+                self.replies.insert(self.next_token, reply);
+                gateway.handle(
+                    t,
+                    Input::Webhook {
+                        token: self.next_token,
+                        message,
+                    },
+                );
+            }
+            Event::Spool {
+                ids,
+                result,
+                warnings,
+            } => {
+                for w in warnings {
+                    logger::line(Level::Warn, &w);
+                }
+                match result {
+                    Ok(()) => gateway.handle(t, Input::SpoolSynced(ids)),
+                    Err(reason) => gateway.handle(t, Input::SpoolFailed { ids, reason }),
+                }
+            }
+            Event::Voipms { job, outcome } => {
+                gateway.handle(t, Input::VoipmsResult { job, outcome })
+            }
+            Event::Signal => gateway.handle(t, Input::Shutdown),
+        }
+    }
+
+    fn execute(&mut self, gateway: &mut Gateway) {
+        let mut ops = Vec::new();
+        while let Some(action) = gateway.poll_action() {
+            match action {
+                Action::XmppConnect => {
+                    self.next_conn += 1;
+                    self.conn = Some(self.next_conn);
+                    self.writer = None;
+                    if let Some(old) = self.conn_task.take() {
+                        old.detach();
+                    }
+                    self.conn_task = Some(self.ex.spawn(xmpp_conn::run(
+                        self.next_conn,
+                        self.server.clone(),
+                        self.events.clone(),
+                    )));
+                }
+                Action::XmppWrite(xml) => {
+                    if let Some(w) = &self.writer {
+                        let _ = w.try_send(xml.into_bytes());
+                    }
+                }
+                Action::XmppClose => {
+                    // Dropping the writer flushes and shuts the socket; its events are now stale.
+                    self.writer = None;
+                    self.conn = None;
+                }
+                Action::WebhookReply { token, reply } => {
+                    if let Some(tx) = self.replies.remove(&token) {
+                        let _ = tx.try_send(reply);
+                    }
+                }
+                Action::SpoolWrite(record) => ops.push(Op::Write(record)),
+                Action::SpoolRemove(id) => ops.push(Op::Remove(id)),
+                Action::VoipmsCall { job, request } => {
+                    let _ = self.jobs.try_send((job, request));
+                }
+                Action::Log(level, message) => logger::line(level, &message),
+                Action::Stopped => self.stopped = true,
+            }
+        }
+        if !ops.is_empty() {
+            let _ = self.spool.try_send(ops);
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! The durable spool on disk: the only module that writes message state to files.
+//!
+//! Layout under `state_dir` (created with mode 0700):
+//! - `spool/new/NNNNNNNNNNNNNNNN.batch`: committed batches, one record per line
+//!   (`core::spool_record::encode_line`);
+//! - `spool/tmp/`: a batch being written; never read back;
+//! - `unrouted/ID.json`: messages for DIDs nobody maps, one file each, for the operator;
+//! - `corrupt/`: files set aside at start because they were damaged or half-written.
+//!
+//! Group commit: a batch holds every record written since the last commit, and is made durable
+//! with one write, one `fsync`, one `rename` and one `fsync` of the directory (maildir(5)
+//! discipline, applied to many records at once). Only then are the records reported synced and
+//! the webhooks answered. A record leaves by rewriting its batch without it (same
+//! write/fsync/rename) or unlinking the batch when nothing in it is live. When two copies of a
+//! record exist after a crash, the higher `rev` wins.
+
+use crate::core::spool_record::{Kind, Record, decode_line, encode_line};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// A spool operation, in the order the core asked for them.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Store a record (new, or a newer revision).
+    Write(Record),
+    /// Forget a record.
+    Remove(String),
+}
+
+/// A failure to store.
+#[derive(Debug)]
+pub struct SpoolError {
+    /// What we were doing, with the path.
+    pub context: String,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl fmt::Display for SpoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.source)
+    }
+}
+
+impl std::error::Error for SpoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn ctx<T>(r: io::Result<T>, what: impl FnOnce() -> String) -> Result<T, SpoolError> {
+    r.map_err(|source| SpoolError {
+        context: what(),
+        source,
+    })
+}
+
+/// What was found at start.
+#[derive(Debug)]
+pub struct Opened {
+    /// The spool.
+    pub spool: Spool,
+    /// Live records, in acceptance order.
+    pub records: Vec<Record>,
+    /// Problems found and handled (files set aside), for the log.
+    pub warnings: Vec<String>,
+}
+
+/// The spool.
+#[derive(Debug)]
+pub struct Spool {
+    new_dir: PathBuf,
+    tmp_dir: PathBuf,
+    unrouted_dir: PathBuf,
+    /// Record id → (batch number, rev) of its live copy.
+    index: HashMap<String, (u64, u32)>,
+    /// Batch number → ids whose live copy it holds.
+    batches: BTreeMap<u64, HashSet<String>>,
+    next_batch: u64,
+}
+
+fn mkdir(path: &Path) -> Result<(), SpoolError> {
+    ctx(
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path),
+        || format!("cannot create \"{}\"", path.display()),
+    )
+}
+
+fn sync_dir(path: &Path) -> Result<(), SpoolError> {
+    ctx(File::open(path).and_then(|d| d.sync_all()), || {
+        format!("cannot sync directory \"{}\"", path.display())
+    })
+}
+
+/// Write `data` to `tmp`, fsync it, and rename it to `dest` (the directory is synced by the caller).
+fn write_durably(tmp: &Path, dest: &Path, data: &[u8]) -> Result<(), SpoolError> {
+    let write = || -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(tmp, dest)
+    };
+    let result = ctx(write(), || format!("cannot write \"{}\"", dest.display()));
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
+fn batch_name(n: u64) -> String {
+    format!("{n:016}.batch")
+}
+
+impl Spool {
+    /// Open (creating) the spool under `state_dir` and read what it holds.
+    pub fn open(state_dir: &Path) -> Result<Opened, SpoolError> {
+        mkdir(state_dir)?;
+        let spool_dir = state_dir.join("spool");
+        let new_dir = spool_dir.join("new");
+        let tmp_dir = spool_dir.join("tmp");
+        let unrouted_dir = state_dir.join("unrouted");
+        let corrupt_dir = state_dir.join("corrupt");
+        for d in [&spool_dir, &new_dir, &tmp_dir, &unrouted_dir] {
+            mkdir(d)?;
+        }
+        let mut warnings = Vec::new();
+        let set_aside =
+            |path: &Path, why: &str, warnings: &mut Vec<String>| -> Result<(), SpoolError> {
+                mkdir(&corrupt_dir)?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let dest = corrupt_dir.join(format!("{}-{name}", std::process::id()));
+                ctx(fs::rename(path, &dest), || {
+                    format!("cannot move \"{}\" aside", path.display())
+                })?;
+                warnings.push(format!(
+                    "{why}: \"{}\" was set aside as \"{}\"",
+                    path.display(),
+                    dest.display()
+                ));
+                Ok(())
+            };
+
+        // A batch in tmp/ was never renamed into new/, so it was never acknowledged.
+        for entry in ctx(fs::read_dir(&tmp_dir), || {
+            format!("cannot list \"{}\"", tmp_dir.display())
+        })? {
+            let path = ctx(entry, || "cannot list the spool".into())?.path();
+            set_aside(&path, "a half-written spool file was found", &mut warnings)?;
+        }
+
+        let mut names: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in ctx(fs::read_dir(&new_dir), || {
+            format!("cannot list \"{}\"", new_dir.display())
+        })? {
+            let path = ctx(entry, || "cannot list the spool".into())?.path();
+            let number = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".batch"))
+                .and_then(|n| n.parse::<u64>().ok());
+            match number {
+                Some(n) => names.push((n, path)),
+                None => set_aside(&path, "an unknown file was in the spool", &mut warnings)?,
+            }
+        }
+        names.sort();
+
+        let mut best: HashMap<String, (u64, Record)> = HashMap::new();
+        for (n, path) in &names {
+            let text = match fs::read(path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) => {
+                    return Err(SpoolError {
+                        context: format!("cannot read \"{}\"", path.display()),
+                        source: e,
+                    });
+                }
+            };
+            let mut damaged = false;
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                match decode_line(line) {
+                    Ok(record) => {
+                        let newer = best
+                            .get(&record.id)
+                            .is_none_or(|(_, r)| record.rev >= r.rev);
+                        if newer {
+                            best.insert(record.id.clone(), (*n, record));
+                        }
+                    }
+                    Err(_) => damaged = true,
+                }
+            }
+            if damaged {
+                // Keep a copy of the damaged file for the operator; its good lines are live.
+                let copy = corrupt_dir.join(format!("{}-{}", std::process::id(), batch_name(*n)));
+                mkdir(&corrupt_dir)?;
+                ctx(fs::copy(path, &copy), || {
+                    format!("cannot copy \"{}\" aside", path.display())
+                })?;
+                warnings.push(format!("a damaged spool file was found: its readable messages were kept and a copy is in \"{}\"", copy.display()));
+            }
+        }
+
+        let mut spool = Spool {
+            next_batch: names.last().map_or(1, |(n, _)| n + 1),
+            new_dir,
+            tmp_dir,
+            unrouted_dir,
+            index: HashMap::new(),
+            batches: names.iter().map(|(n, _)| (*n, HashSet::new())).collect(),
+        };
+        let mut records = Vec::with_capacity(best.len());
+        for (id, (n, record)) in best {
+            spool.index.insert(id.clone(), (n, record.rev));
+            spool.batches.entry(n).or_default().insert(id);
+            records.push(record);
+        }
+        records.sort_by_key(|r| r.seq);
+        // Batches holding no live record (all superseded or damaged) can go; so can duplicates.
+        let touched: Vec<u64> = spool.batches.keys().copied().collect();
+        if let Err(e) = spool.compact(&touched) {
+            warnings.push(format!("could not tidy the spool: {e}"));
+        }
+        Ok(Opened {
+            spool,
+            records,
+            warnings,
+        })
+    }
+
+    /// Apply a group of operations durably. Returns the ids written, all of which are on disk
+    /// when this returns `Ok`. Removal failures are returned as warnings, never as a loss.
+    pub fn apply(&mut self, ops: Vec<Op>) -> Result<(Vec<String>, Vec<String>), SpoolError> {
+        // Last operation per id wins; keep first-appearance order for the batch file.
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let id = match op {
+                Op::Write(r) => &r.id,
+                Op::Remove(id) => id,
+            };
+            last.insert(id.clone(), i);
+        }
+        let mut written_ids = Vec::new();
+        let mut writes: Vec<&Record> = Vec::new();
+        let mut removes: Vec<String> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                Op::Write(r) => {
+                    written_ids.push(r.id.clone());
+                    if last.get(&r.id) == Some(&i) {
+                        writes.push(r);
+                    }
+                }
+                Op::Remove(id) if last.get(id) == Some(&i) => removes.push(id.clone()),
+                Op::Remove(_) => {}
+            }
+        }
+
+        let mut unrouted = false;
+        let mut batch = String::new();
+        for r in &writes {
+            if r.kind() == Kind::Unrouted {
+                let name = format!("{}.json", safe_name(&r.id));
+                let tmp = self.tmp_dir.join(&name);
+                write_durably(&tmp, &self.unrouted_dir.join(&name), r.to_json().as_bytes())?;
+                unrouted = true;
+            } else {
+                batch.push_str(&encode_line(r));
+            }
+        }
+        if unrouted {
+            sync_dir(&self.unrouted_dir)?;
+        }
+
+        let mut touched: Vec<u64> = Vec::new();
+        if !batch.is_empty() {
+            let n = self.next_batch;
+            self.next_batch += 1;
+            let name = batch_name(n);
+            write_durably(
+                &self.tmp_dir.join(&name),
+                &self.new_dir.join(&name),
+                batch.as_bytes(),
+            )?;
+            sync_dir(&self.new_dir)?;
+            for r in writes.iter().filter(|r| r.kind() != Kind::Unrouted) {
+                self.batches.entry(n).or_default().insert(r.id.clone());
+                if let Some((old, _)) = self.index.insert(r.id.clone(), (n, r.rev)) {
+                    if let Some(set) = self.batches.get_mut(&old) {
+                        set.remove(&r.id);
+                    }
+                    touched.push(old);
+                }
+            }
+        }
+        for id in removes {
+            if let Some((old, _)) = self.index.remove(&id) {
+                if let Some(set) = self.batches.get_mut(&old) {
+                    set.remove(&id);
+                }
+                touched.push(old);
+            }
+        }
+        let mut warnings = Vec::new();
+        if let Err(e) = self.compact(&touched) {
+            warnings.push(format!("could not remove delivered messages from the spool (they may be delivered again after a restart): {e}"));
+        }
+        Ok((written_ids, warnings))
+    }
+
+    /// Rewrite or unlink the given batches so that they hold only their live records.
+    fn compact(&mut self, touched: &[u64]) -> Result<(), SpoolError> {
+        let mut seen = HashSet::new();
+        let mut changed = false;
+        for &n in touched {
+            if !seen.insert(n) {
+                continue;
+            }
+            let path = self.new_dir.join(batch_name(n));
+            let live = self.batches.get(&n).cloned().unwrap_or_default();
+            if live.is_empty() {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(SpoolError {
+                            context: format!("cannot remove \"{}\"", path.display()),
+                            source: e,
+                        });
+                    }
+                }
+                self.batches.remove(&n);
+                changed = true;
+                continue;
+            }
+            let text = ctx(fs::read(&path), || {
+                format!("cannot read \"{}\"", path.display())
+            })?;
+            let text = String::from_utf8_lossy(&text);
+            let mut kept = String::new();
+            let mut dropped = false;
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                let keep = decode_line(line).is_ok_and(|r| {
+                    live.contains(&r.id) && self.index.get(&r.id) == Some(&(n, r.rev))
+                });
+                if keep {
+                    kept.push_str(line);
+                    kept.push('\n');
+                } else {
+                    dropped = true;
+                }
+            }
+            if dropped {
+                write_durably(&self.tmp_dir.join(batch_name(n)), &path, kept.as_bytes())?;
+                changed = true;
+            }
+        }
+        if changed {
+            sync_dir(&self.new_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Live records.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the spool holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// Record ids are ours (`boot-seq`), but a file name must never escape its directory.
+fn safe_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spool_record::{FORMAT_VERSION, Inbound, Unrouted};
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("voipms-spool-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn inbound(seq: u64, rev: u32) -> Record {
+        Record {
+            v: FORMAT_VERSION,
+            id: format!("b-{seq}"),
+            seq,
+            rev,
+            accepted_ms: 1,
+            inbound: Some(Inbound {
+                user: "alice@example.com".into(),
+                contact: "+15557654321".into(),
+                did: "5552345678".into(),
+                text: format!("text {seq} rev {rev}"),
+                media: vec![],
+                voipms_id: None,
+            }),
+            outbound: None,
+            unrouted: None,
+        }
+    }
+
+    fn batch_files(dir: &Path) -> usize {
+        fs::read_dir(dir.join("spool/new")).unwrap().count()
+    }
+
+    #[test]
+    fn writes_survive_reopen_in_order() {
+        let dir = temp_dir("reopen");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        let (ids, warnings) = s
+            .apply(vec![Op::Write(inbound(2, 0)), Op::Write(inbound(1, 0))])
+            .unwrap();
+        assert_eq!(ids, vec!["b-2".to_string(), "b-1".to_string()]);
+        assert!(warnings.is_empty());
+        s.apply(vec![Op::Write(inbound(3, 0))]).unwrap();
+        let opened = Spool::open(&dir).unwrap();
+        assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
+        assert_eq!(
+            opened.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn removal_rewrites_or_unlinks_batches() {
+        let dir = temp_dir("remove");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
+            .unwrap();
+        s.apply(vec![Op::Remove("b-1".into())]).unwrap();
+        assert_eq!(batch_files(&dir), 1);
+        assert_eq!(Spool::open(&dir).unwrap().records, vec![inbound(2, 0)]);
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Remove("b-2".into())]).unwrap();
+        assert_eq!(batch_files(&dir), 0);
+        assert!(Spool::open(&dir).unwrap().records.is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_new_revision_replaces_the_old_one() {
+        let dir = temp_dir("rev");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
+            .unwrap();
+        s.apply(vec![Op::Write(inbound(1, 1))]).unwrap();
+        let records = Spool::open(&dir).unwrap().records;
+        assert_eq!(records, vec![inbound(1, 1), inbound(2, 0)]);
+        // Write then remove in one group: gone.
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(inbound(3, 0)), Op::Remove("b-3".into())])
+            .unwrap();
+        assert_eq!(Spool::open(&dir).unwrap().records.len(), 2);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn after_a_crash_between_write_and_cleanup_the_higher_rev_wins() {
+        let dir = temp_dir("crash");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(inbound(1, 0))]).unwrap();
+        // Simulate: the new revision's batch landed but the old batch was not rewritten.
+        let line = encode_line(&inbound(1, 3));
+        fs::write(dir.join("spool/new").join(batch_name(99)), line).unwrap();
+        let opened = Spool::open(&dir).unwrap();
+        assert_eq!(opened.records, vec![inbound(1, 3)]);
+        assert_eq!(batch_files(&dir), 1, "the superseded batch is tidied away");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn half_written_and_damaged_files_are_set_aside_not_fatal() {
+        let dir = temp_dir("damage");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
+            .unwrap();
+        fs::write(
+            dir.join("spool/tmp/0000000000000042.batch"),
+            "{\"v\":1,\"id\":\"half",
+        )
+        .unwrap();
+        let path = dir.join("spool/new").join(batch_name(1));
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(
+            &path,
+            format!(
+                "{}garbage line\n",
+                text.lines().next().unwrap().to_owned() + "\n"
+            ),
+        )
+        .unwrap();
+        let opened = Spool::open(&dir).unwrap();
+        assert_eq!(opened.records, vec![inbound(1, 0)]);
+        assert_eq!(opened.warnings.len(), 2, "{:?}", opened.warnings);
+        assert_eq!(fs::read_dir(dir.join("corrupt")).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(dir.join("spool/tmp")).unwrap().count(), 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unrouted_messages_get_their_own_files() {
+        let dir = temp_dir("unrouted");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        let mut r = inbound(5, 0);
+        r.inbound = None;
+        r.unrouted = Some(Unrouted {
+            from: "+15145551234".into(),
+            to: vec!["4385556789".into()],
+            text: "hi".into(),
+            media: vec![],
+            voipms_id: None,
+        });
+        let (ids, _) = s.apply(vec![Op::Write(r.clone())]).unwrap();
+        assert_eq!(ids, vec!["b-5".to_string()]);
+        let text = fs::read_to_string(dir.join("unrouted/b-5.json")).unwrap();
+        assert_eq!(Record::from_json(&text).unwrap(), r);
+        assert!(Spool::open(&dir).unwrap().records.is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_read_only_state_dir_is_an_error_not_a_panic() {
+        let dir = temp_dir("ro");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        fs::remove_dir_all(&dir).unwrap();
+        let e = s.apply(vec![Op::Write(inbound(1, 0))]).unwrap_err();
+        assert!(e.to_string().starts_with("cannot write"), "{e}");
+    }
+}
