@@ -67,13 +67,21 @@ pub struct WaitTimeout {
 
 impl fmt::Display for WaitTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "timed out waiting for {} {} call(s); {} recorded",
-            self.wanted,
-            self.method,
-            self.got.len()
-        )
+        if self.wanted == 0 {
+            write!(
+                f,
+                "timed out waiting for a condition on the calls; {} recorded",
+                self.got.len()
+            )
+        } else {
+            write!(
+                f,
+                "timed out waiting for {} {} call(s); {} recorded",
+                self.wanted,
+                self.method,
+                self.got.len()
+            )
+        }
     }
 }
 
@@ -189,24 +197,37 @@ impl MockVoipms {
         n: usize,
         timeout: Duration,
     ) -> Result<Vec<Call>, WaitTimeout> {
+        self.wait_for_calls_where(timeout, |calls| {
+            calls.iter().filter(|c| c.method == method).count() >= n
+        })
+        .map(|calls| calls.into_iter().filter(|c| c.method == method).collect())
+        .map_err(|e| WaitTimeout {
+            method: method.to_string(),
+            wanted: n,
+            got: e.got.into_iter().filter(|c| c.method == method).collect(),
+        })
+    }
+
+    /// Block until `done(all recorded calls)` is true, or `timeout` passes; re-checked whenever
+    /// a call is recorded or its outcome is filled in (e.g. a delayed call becoming
+    /// `client_gone`). Returns all calls.
+    pub fn wait_for_calls_where(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Call]) -> bool,
+    ) -> Result<Vec<Call>, WaitTimeout> {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
-            let got: Vec<Call> = st
-                .calls
-                .iter()
-                .filter(|c| c.method == method)
-                .cloned()
-                .collect();
-            if got.len() >= n {
-                return Ok(got);
+            if done(&st.calls) {
+                return Ok(st.calls.clone());
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(WaitTimeout {
-                    method: method.to_string(),
-                    wanted: n,
-                    got,
+                    method: "(condition)".to_string(),
+                    wanted: 0,
+                    got: st.calls.clone(),
                 });
             }
             st = match self.shared.calls_cv.wait_timeout(st, deadline - now) {
