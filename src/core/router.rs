@@ -122,15 +122,15 @@ pub fn route(config: &Config, msg: &Message) -> Route {
 /// the body as well as in OOB, often alone, sometimes after a caption (JMP's SGX guidance). A URL
 /// the body mentions elsewhere is the user's text and stays.
 pub fn strip_media_urls(body: &str, urls: &[String]) -> String {
-    let mut text = body.trim_end();
+    let mut text = body;
     for url in urls {
         if text.trim() == url {
             text = "";
-        } else if let Some(rest) = text.strip_suffix(url.as_str()) {
+        } else if let Some(rest) = text.trim_end().strip_suffix(url.as_str()) {
             text = rest.trim_end();
         }
     }
-    text.trim_start_matches(['\n', '\r']).to_string()
+    text.to_string()
 }
 
 #[cfg(test)]

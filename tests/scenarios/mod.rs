@@ -1,0 +1,24 @@
+//! One file per feature.
+
+mod bodyless;
+mod cli;
+mod long_text;
+mod mms_in;
+mod mms_out;
+mod reconnect;
+mod restart;
+mod second_did;
+mod sms_in;
+mod sms_out;
+mod unauthorised;
+mod voipms_error;
+mod webhook_http;
+
+use crate::support::harness::DOMAIN;
+
+/// A chat message from `from` to the contact `local@DOMAIN`.
+pub fn chat(from: &str, local: &str, id: &str, body: &str) -> String {
+    format!(
+        "<message type='chat' id='{id}' from='{from}' to='{local}@{DOMAIN}' xml:lang='en'><body>{body}</body></message>"
+    )
+}
