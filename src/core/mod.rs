@@ -13,6 +13,8 @@
 pub mod action;
 pub mod config;
 pub mod gateway;
+#[cfg(test)]
+mod gateway_tests;
 pub mod iq;
 pub mod json;
 pub mod mailbox;

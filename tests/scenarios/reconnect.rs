@@ -52,6 +52,26 @@ fn a_wrong_secret_is_reported_and_retried() {
         !gw.log_text().contains(SECRET),
         "the secret is never logged"
     );
+    // A configuration error does not fix itself: no hammering the server.
+    env.xmpp.expect_no_connection(Duration::from_secs(3));
+}
+
+#[test]
+fn a_silent_server_is_noticed_by_the_keepalive_ping() {
+    let mut env = TestEnv::new("keepalive");
+    env.xmpp_extra = r#", "keepalive_secs": 2"#.into();
+    let (gw, mut peer) = env.start_online();
+    peer.swallow_pings();
+    peer.expect_ping();
+    peer.expect_closed();
+    gw.wait_for_log("no answer to a ping within 1s: the XMPP connection is dead");
+    let mut peer = env.xmpp.accept();
+    env.voipms.inbound(InboundRequest::sms(
+        ALICE_DID,
+        FRIEND,
+        "after the dead link",
+    ));
+    peer.expect_message(ALICE, "after the dead link");
 }
 
 #[test]

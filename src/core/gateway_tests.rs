@@ -1,0 +1,554 @@
+//! Scenario tests of the gateway driven with simulated time: scripts of `(now, Input)` in,
+//! actions out. No sockets, no sleeping: time moves when the test says so.
+
+use crate::core::action::{Action, Input, WebhookReply};
+use crate::core::config::{Config, SecretFiles};
+use crate::core::gateway::Gateway;
+use crate::core::phone::{Nanp, Sender};
+use crate::core::spool_record::Record;
+use crate::core::time::Now;
+use crate::core::voipms::api::{CallOutcome, Request};
+use crate::core::voipms::webhook::InboundMessage;
+use crate::core::xmpp::handshake::handshake_digest;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"{
+  "xmpp": {"component": "sms.example.com", "server": "127.0.0.1:5347", "secret": "s3cret"},
+  "voipms": {"api_username": "u", "api_password": "p"},
+  "webhook": {"listen": "127.0.0.1:8080", "key": "k"},
+  "jid_map": {"alice@example.com": ["+15552345678"], "bob@example.com": ["+15557654321", "+15553334444"]},
+  "state_dir": "/var/lib/x"
+}"#;
+
+struct Sim {
+    gw: Gateway,
+    now: Now,
+    log: Vec<String>,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim::with_config(CONFIG)
+    }
+
+    fn with_config(text: &str) -> Sim {
+        let config = Config::from_json(text, &SecretFiles::new()).unwrap();
+        Sim {
+            gw: Gateway::new(config, "boot", 1),
+            now: Now {
+                mono: Instant::now(),
+                wall_ms: 1_753_043_056_000,
+            },
+            log: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(a) = self.gw.poll_action() {
+            if let Action::Log(_, line) = &a {
+                self.log.push(line.clone());
+            } else {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    fn input(&mut self, input: Input<'_>) -> Vec<Action> {
+        self.gw.handle(self.now, input);
+        self.drain()
+    }
+
+    /// Move time forward, firing every timer that falls due on the way.
+    fn advance(&mut self, d: Duration) -> Vec<Action> {
+        let end = self.now.after(d);
+        let mut out = Vec::new();
+        while let Some(t) = self.gw.poll_timeout() {
+            if t > end.mono {
+                break;
+            }
+            let step = t.saturating_duration_since(self.now.mono);
+            self.now = self.now.after(step);
+            self.gw.handle_timeout(self.now);
+            out.extend(self.drain());
+        }
+        self.now = Now {
+            mono: end.mono,
+            wall_ms: end.wall_ms,
+        };
+        out
+    }
+
+    fn bytes(&mut self, s: &str) -> Vec<Action> {
+        self.input(Input::XmppBytes(s.as_bytes()))
+    }
+
+    /// Start, connect and complete the handshake.
+    fn online(&mut self) -> Vec<Action> {
+        self.gw.start(self.now);
+        let a = self.drain();
+        assert!(a.contains(&Action::XmppConnect), "{a:?}");
+        self.connect()
+    }
+
+    fn connect(&mut self) -> Vec<Action> {
+        let a = self.input(Input::XmppConnected);
+        assert!(
+            writes(&a)
+                .iter()
+                .any(|w| w.contains("<stream:stream") && w.contains("to='sms.example.com'")),
+            "{a:?}"
+        );
+        let a = self.bytes("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='sid' xmlns='jabber:component:accept' from='sms.example.com'>");
+        assert_eq!(
+            writes(&a),
+            vec![format!(
+                "<handshake>{}</handshake>",
+                handshake_digest("sid", "s3cret")
+            )]
+        );
+        self.bytes("<handshake/>")
+    }
+
+    fn webhook(&mut self, token: u64, to: &str, text: &str, media: &[&str]) -> Vec<Action> {
+        let message = InboundMessage {
+            id: Some(format!("v{token}")),
+            from: Sender::Nanp(Nanp::parse("5559998888").unwrap()),
+            to: vec![Nanp::parse(to).unwrap()],
+            text: text.into(),
+            media: media.iter().map(|m| m.to_string()).collect(),
+            received_at: None,
+        };
+        self.input(Input::Webhook { token, message })
+    }
+
+    fn sync_all(&mut self, actions: &[Action]) -> Vec<Action> {
+        let ids: Vec<String> = spooled(actions).iter().map(|r| r.id.clone()).collect();
+        assert!(!ids.is_empty(), "nothing was spooled: {actions:?}");
+        self.input(Input::SpoolSynced(ids))
+    }
+
+    fn answer_pings(&mut self, actions: &[Action]) -> Vec<Action> {
+        let mut out = Vec::new();
+        for w in writes(actions) {
+            if let Some(id) = w
+                .split("id='")
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .filter(|_| w.contains("urn:xmpp:ping"))
+            {
+                out.extend(self.bytes(&format!(
+                    "<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>"
+                )));
+            }
+        }
+        out
+    }
+
+    fn chat(&mut self, from: &str, to_local: &str, id: &str, body: &str) -> Vec<Action> {
+        self.bytes(&format!("<message type='chat' id='{id}' from='{from}' to='{to_local}@sms.example.com'><body>{body}</body></message>"))
+    }
+}
+
+fn writes(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::XmppWrite(w) = a {
+                Some(w.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn spooled(actions: &[Action]) -> Vec<Record> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::SpoolWrite(r) = a {
+                Some(r.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn removed(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::SpoolRemove(id) = a {
+                Some(id.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn calls(actions: &[Action]) -> Vec<(u64, Request)> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::VoipmsCall { job, request } = a {
+                Some((*job, request.clone()))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn message_text(request: &Request) -> String {
+    request
+        .params()
+        .into_iter()
+        .find(|(k, _)| *k == "message")
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+fn success() -> CallOutcome {
+    CallOutcome::Response {
+        status: 200,
+        body: r#"{"status":"success","sms":1}"#.into(),
+    }
+}
+
+#[test]
+fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
+    let mut sim = Sim::new();
+    sim.online();
+    assert!(sim.gw.stats().online);
+    // Idle for the keepalive interval: a ping to the users' server.
+    let a = sim.advance(Duration::from_secs(60));
+    let w = writes(&a);
+    assert_eq!(w.len(), 1, "{a:?}");
+    assert!(
+        w[0].contains("urn:xmpp:ping")
+            && w[0].contains("to='example.com'")
+            && w[0].contains("from='sms.example.com'")
+    );
+    // Answered: nothing more until the next interval.
+    assert!(sim.answer_pings(&a).is_empty());
+    let a = sim.advance(Duration::from_secs(59));
+    assert!(a.is_empty(), "{a:?}");
+    // The next ping goes unanswered: after half the interval the link is declared dead.
+    let a = sim.advance(Duration::from_secs(1));
+    assert_eq!(writes(&a).len(), 1);
+    let a = sim.advance(Duration::from_secs(30));
+    assert!(a.contains(&Action::XmppClose), "{a:?}");
+    assert!(
+        sim.log
+            .iter()
+            .any(|l| l.contains("no answer to a ping within 30s")),
+        "{:?}",
+        sim.log
+    );
+    assert!(!sim.gw.stats().online);
+    // And it dials again after a short back-off.
+    let a = sim.advance(Duration::from_secs(1));
+    assert!(a.contains(&Action::XmppConnect), "{a:?}");
+}
+
+#[test]
+fn reconnect_back_off_grows_with_jitter_and_caps_at_a_minute() {
+    let mut sim = Sim::new();
+    sim.gw.start(sim.now);
+    sim.drain();
+    let mut delays = Vec::new();
+    for _ in 0..12 {
+        sim.input(Input::XmppConnectFailed("refused".into()));
+        let start = sim.now.mono;
+        let mut waited = Duration::ZERO;
+        loop {
+            let a = sim.advance(Duration::from_millis(100));
+            waited += Duration::from_millis(100);
+            if a.contains(&Action::XmppConnect) {
+                break;
+            }
+            assert!(
+                waited <= Duration::from_secs(61),
+                "no reconnect after {waited:?}"
+            );
+        }
+        delays.push(sim.now.mono - start);
+    }
+    for (n, d) in delays.iter().enumerate() {
+        let nominal = Duration::from_secs(1u64 << n.min(6)).min(Duration::from_secs(60));
+        assert!(
+            *d + Duration::from_millis(100) >= nominal / 2
+                && *d <= nominal + Duration::from_millis(100),
+            "attempt {n}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn a_webhook_is_answered_only_after_the_spool_sync_then_delivered_and_confirmed() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.webhook(7, "5552345678", "hello", &[]);
+    assert_eq!(spooled(&a).len(), 1);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::WebhookReply { .. })),
+        "no answer before the fsync"
+    );
+    let a = sim.sync_all(&a);
+    assert!(a.contains(&Action::WebhookReply {
+        token: 7,
+        reply: WebhookReply::Accepted
+    }));
+    let w = writes(&a);
+    assert!(
+        w[0].contains("from='+15559998888@sms.example.com'")
+            && w[0].contains("to='alice@example.com'")
+            && w[0].contains("<body>hello</body>")
+    );
+    assert!(!w[0].contains("urn:xmpp:delay"));
+    assert!(
+        w[1].contains("urn:xmpp:ping"),
+        "a ping confirms delivery: {w:?}"
+    );
+    assert!(
+        removed(&a).is_empty(),
+        "not removed before the server confirms"
+    );
+    let a = sim.answer_pings(&a);
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+}
+
+#[test]
+fn webhooks_while_offline_wait_and_carry_a_delay_stamp() {
+    let mut sim = Sim::new();
+    sim.gw.start(sim.now);
+    sim.drain();
+    let a = sim.webhook(1, "5557654321", "first", &[]);
+    let a = sim.sync_all(&a);
+    assert!(a.contains(&Action::WebhookReply {
+        token: 1,
+        reply: WebhookReply::Accepted
+    }));
+    assert!(writes(&a).is_empty());
+    let a = sim.webhook(2, "5553334444", "second", &["https://m/x.jpg"]);
+    sim.sync_all(&a);
+    sim.advance(Duration::from_secs(10));
+    let a = sim.connect();
+    let w = writes(&a);
+    assert_eq!(w.len(), 4, "{w:?}"); // two texts, one picture, one ping
+    assert!(
+        w[0].contains("first") && w[0].contains("stamp='2025-07-20T20:24:16.000Z'"),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[1].contains("second")
+            && w[1].contains("from='+15559998888%+15553334444@sms.example.com'")
+    );
+    assert!(w[2].contains("<body>https://m/x.jpg</body>") && w[2].contains("jabber:x:oob"));
+}
+
+#[test]
+fn a_stream_lost_before_confirmation_redelivers() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.webhook(1, "5552345678", "fragile", &[]);
+    let a = sim.sync_all(&a);
+    assert_eq!(writes(&a).len(), 2);
+    sim.input(Input::XmppClosed("reset".into()));
+    let a = sim.advance(Duration::from_secs(2));
+    assert!(a.contains(&Action::XmppConnect));
+    let a = sim.connect();
+    assert!(
+        writes(&a)[0].contains("fragile"),
+        "written again on the new stream"
+    );
+    assert_eq!(removed(&sim.answer_pings(&a)), vec!["boot-1".to_string()]);
+}
+
+#[test]
+fn long_outbound_text_goes_part_by_part_recording_progress() {
+    let mut sim = Sim::new();
+    sim.online();
+    let text: String = (0..900).map(|i| format!("w{i:03} ")).collect(); // 4500 bytes: 3 parts
+    let a = sim.chat("alice@example.com/phone", "+15559998888", "m1", &text);
+    assert!(calls(&a).is_empty(), "no call before the spool sync");
+    let mut a = sim.sync_all(&a);
+    let mut sent = Vec::new();
+    for part in 0..3 {
+        let c = calls(&a);
+        assert_eq!(c.len(), 1, "one part at a time: {a:?}");
+        sent.push(message_text(&c[0].1));
+        a = sim.input(Input::VoipmsResult {
+            job: c[0].0,
+            outcome: success(),
+        });
+        if part < 2 {
+            let progress = spooled(&a);
+            assert_eq!(progress[0].outbound.as_ref().unwrap().next_part, part + 1);
+            assert!(
+                calls(&a).is_empty(),
+                "the next part waits for the progress to be durable"
+            );
+            a = sim.sync_all(&a);
+        }
+    }
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+    assert_eq!(sent.concat(), text);
+    assert!(writes(&a).is_empty(), "no error");
+}
+
+#[test]
+fn one_conversation_at_a_time_others_in_parallel() {
+    let mut sim = Sim::new();
+    sim.online();
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "one"));
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a2", "two"));
+    all.extend(sim.chat("bob@example.com/phone", "+15559998888", "b1", "bob"));
+    let a = sim.sync_all(&all);
+    let c = calls(&a);
+    let texts: Vec<String> = c.iter().map(|(_, r)| message_text(r)).collect();
+    assert_eq!(
+        texts,
+        vec!["one".to_string(), "bob".to_string()],
+        "a2 waits behind a1; bob's conversation is separate"
+    );
+    let a = sim.input(Input::VoipmsResult {
+        job: c[0].0,
+        outcome: success(),
+    });
+    assert_eq!(
+        calls(&a)
+            .iter()
+            .map(|(_, r)| message_text(r))
+            .collect::<Vec<_>>(),
+        vec!["two".to_string()]
+    );
+}
+
+#[test]
+fn a_failure_bounces_with_the_original_id_and_leaves_the_spool_once_delivered() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.chat("alice@example.com/phone", "+15559998888", "m9", "hi");
+    let a = sim.sync_all(&a);
+    let job = calls(&a)[0].0;
+    let a = sim.input(Input::VoipmsResult {
+        job,
+        outcome: CallOutcome::Response {
+            status: 200,
+            body: r#"{"status":"invalid_dst"}"#.into(),
+        },
+    });
+    let bounce = spooled(&a);
+    assert!(
+        bounce[0].outbound.as_ref().unwrap().bounce.is_some(),
+        "the owed error is durable"
+    );
+    let w = writes(&a);
+    assert!(
+        w[0].contains("type='error'")
+            && w[0].contains("id='m9'")
+            && w[0].contains("item-not-found"),
+        "{w:?}"
+    );
+    assert!(
+        w[0].contains("from='+15559998888@sms.example.com'")
+            && w[0].contains("to='alice@example.com/phone'")
+    );
+    assert!(!w[0].contains("<body>"), "the body is not echoed");
+    let a = sim.answer_pings(&a);
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+}
+
+#[test]
+fn spool_failures_answer_503_and_wait_errors() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.webhook(3, "5552345678", "x", &[]);
+    let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
+    let a = sim.input(Input::SpoolFailed {
+        ids,
+        reason: "No space left on device".into(),
+    });
+    assert!(a.contains(&Action::WebhookReply {
+        token: 3,
+        reply: WebhookReply::Unavailable
+    }));
+    let a = sim.chat("alice@example.com/phone", "+15559998888", "m2", "hi");
+    let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
+    let a = sim.input(Input::SpoolFailed {
+        ids,
+        reason: "No space left on device".into(),
+    });
+    let w = writes(&a);
+    assert!(
+        w[0].contains("id='m2'")
+            && w[0].contains("resource-constraint")
+            && w[0].contains("type='wait'"),
+        "{w:?}"
+    );
+    assert!(calls(&a).is_empty());
+}
+
+#[test]
+fn shutdown_waits_for_calls_in_flight_then_closes_the_stream() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.chat(
+        "alice@example.com/phone",
+        "+15559998888",
+        "m1",
+        "last words",
+    );
+    let a = sim.sync_all(&a);
+    let job = calls(&a)[0].0;
+    let a = sim.input(Input::Shutdown);
+    assert!(!a.contains(&Action::Stopped), "a call is in flight");
+    let a = sim.input(Input::VoipmsResult {
+        job,
+        outcome: success(),
+    });
+    assert!(a.contains(&Action::SpoolRemove("boot-1".into())));
+    assert!(writes(&a).contains(&"</stream:stream>".to_string()));
+    assert_eq!(a.last(), Some(&Action::Stopped));
+}
+
+#[test]
+fn restored_records_resume_and_new_ids_continue_after_them() {
+    let mut first = Sim::new();
+    first.online();
+    let a = first.webhook(1, "5552345678", "kept", &[]);
+    let mut records = spooled(&a);
+    let a = first.chat("alice@example.com/phone", "+15559998888", "m1", "unsent");
+    records.extend(spooled(&a));
+
+    let mut sim = Sim::new();
+    sim.gw.restore(records);
+    sim.drain();
+    assert!(
+        sim.log
+            .iter()
+            .any(|l| l.contains("1 to deliver over XMPP, 1 to send to VoIP.ms")),
+        "{:?}",
+        sim.log
+    );
+    let a = sim.online();
+    let w = writes(&a);
+    assert!(
+        w[0].contains("kept") && w[0].contains("urn:xmpp:delay"),
+        "a replayed message is stamped: {w:?}"
+    );
+    sim.gw.handle_timeout(sim.now);
+    let a = sim.webhook(5, "5552345678", "new", &[]);
+    assert_eq!(
+        spooled(&a)[0].seq,
+        3,
+        "sequence numbers continue after the restored ones"
+    );
+}
