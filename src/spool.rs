@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Store a record (new, or a newer revision).
-    Write(Record),
+    Write(Box<Record>),
     /// Forget a record.
     Remove(String),
 }
@@ -440,11 +440,14 @@ mod tests {
         let dir = temp_dir("reopen");
         let mut s = Spool::open(&dir).unwrap().spool;
         let (ids, warnings) = s
-            .apply(vec![Op::Write(inbound(2, 0)), Op::Write(inbound(1, 0))])
+            .apply(vec![
+                Op::Write(Box::new(inbound(2, 0))),
+                Op::Write(Box::new(inbound(1, 0))),
+            ])
             .unwrap();
         assert_eq!(ids, vec!["b-2".to_string(), "b-1".to_string()]);
         assert!(warnings.is_empty());
-        s.apply(vec![Op::Write(inbound(3, 0))]).unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
         let opened = Spool::open(&dir).unwrap();
         assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
         assert_eq!(
@@ -458,8 +461,11 @@ mod tests {
     fn removal_rewrites_or_unlinks_batches() {
         let dir = temp_dir("remove");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
-            .unwrap();
+        s.apply(vec![
+            Op::Write(Box::new(inbound(1, 0))),
+            Op::Write(Box::new(inbound(2, 0))),
+        ])
+        .unwrap();
         s.apply(vec![Op::Remove("b-1".into())]).unwrap();
         assert_eq!(batch_files(&dir), 1);
         assert_eq!(Spool::open(&dir).unwrap().records, vec![inbound(2, 0)]);
@@ -474,15 +480,21 @@ mod tests {
     fn a_new_revision_replaces_the_old_one() {
         let dir = temp_dir("rev");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
-            .unwrap();
-        s.apply(vec![Op::Write(inbound(1, 1))]).unwrap();
+        s.apply(vec![
+            Op::Write(Box::new(inbound(1, 0))),
+            Op::Write(Box::new(inbound(2, 0))),
+        ])
+        .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(1, 1)))]).unwrap();
         let records = Spool::open(&dir).unwrap().records;
         assert_eq!(records, vec![inbound(1, 1), inbound(2, 0)]);
         // Write then remove in one group: gone.
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![Op::Write(inbound(3, 0)), Op::Remove("b-3".into())])
-            .unwrap();
+        s.apply(vec![
+            Op::Write(Box::new(inbound(3, 0))),
+            Op::Remove("b-3".into()),
+        ])
+        .unwrap();
         assert_eq!(Spool::open(&dir).unwrap().records.len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -491,7 +503,7 @@ mod tests {
     fn after_a_crash_between_write_and_cleanup_the_higher_rev_wins() {
         let dir = temp_dir("crash");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![Op::Write(inbound(1, 0))]).unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(1, 0)))]).unwrap();
         // Simulate: the new revision's batch landed but the old batch was not rewritten.
         let line = encode_line(&inbound(1, 3));
         fs::write(dir.join("spool/new").join(batch_name(99)), line).unwrap();
@@ -505,8 +517,11 @@ mod tests {
     fn half_written_and_damaged_files_are_set_aside_not_fatal() {
         let dir = temp_dir("damage");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![Op::Write(inbound(1, 0)), Op::Write(inbound(2, 0))])
-            .unwrap();
+        s.apply(vec![
+            Op::Write(Box::new(inbound(1, 0))),
+            Op::Write(Box::new(inbound(2, 0))),
+        ])
+        .unwrap();
         fs::write(
             dir.join("spool/tmp/0000000000000042.batch"),
             "{\"v\":1,\"id\":\"half",
@@ -543,7 +558,7 @@ mod tests {
             media: vec![],
             voipms_id: None,
         });
-        let (ids, _) = s.apply(vec![Op::Write(r.clone())]).unwrap();
+        let (ids, _) = s.apply(vec![Op::Write(Box::new(r.clone()))]).unwrap();
         assert_eq!(ids, vec!["b-5".to_string()]);
         let text = fs::read_to_string(dir.join("unrouted/b-5.json")).unwrap();
         assert_eq!(Record::from_json(&text).unwrap(), r);
@@ -556,7 +571,9 @@ mod tests {
         let dir = temp_dir("ro");
         let mut s = Spool::open(&dir).unwrap().spool;
         fs::remove_dir_all(&dir).unwrap();
-        let e = s.apply(vec![Op::Write(inbound(1, 0))]).unwrap_err();
+        let e = s
+            .apply(vec![Op::Write(Box::new(inbound(1, 0)))])
+            .unwrap_err();
         assert!(e.to_string().starts_with("cannot write"), "{e}");
     }
 }

@@ -1,7 +1,19 @@
 //! The sans-IO invariant: nothing under `src/core/` does I/O, reads the clock, or calls into the
 //! shell. Fails naming the file and line of each violation.
+//!
+//! Test code is exempt (a `#[cfg(test)] mod tests {` to the end of its file, and `*_tests.rs` files):
+//! simulated time needs one real `Instant` to count from. The address types of `std::net` are
+//! plain values (the config parses `ip:port` into them) and are allowed.
 
 use std::path::Path;
+
+/// Pure value types that merely live in forbidden modules.
+const ALLOWED: &[&str] = &[
+    "std::net::SocketAddr",
+    "std::net::IpAddr",
+    "std::net::Ipv4Addr",
+    "std::net::Ipv6Addr",
+];
 
 const FORBIDDEN: &[&str] = &[
     "std::net",
@@ -37,16 +49,33 @@ fn visit(dir: &Path, found: &mut Vec<String>, files: &mut usize) {
             visit(&path, found, files);
         } else if path.extension().is_some_and(|e| e == "rs") {
             *files += 1;
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("_tests.rs"))
+            {
+                continue;
+            }
             let text = std::fs::read_to_string(&path).expect("read file");
-            for (n, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or("");
+            let lines: Vec<&str> = text.lines().collect();
+            for (n, line) in lines.iter().enumerate() {
+                if line.trim() == "#[cfg(test)]"
+                    && lines
+                        .get(n + 1)
+                        .is_some_and(|next| next.trim() == "mod tests {")
+                {
+                    break;
+                }
+                let mut code = line.split("//").next().unwrap_or("").to_string();
+                for ok in ALLOWED {
+                    code = code.replace(ok, "");
+                }
                 for bad in FORBIDDEN {
                     if code.contains(bad) {
                         found.push(format!("{}:{}: {bad}", path.display(), n + 1));
                     }
                 }
                 // `crate::` paths must stay inside `crate::core`.
-                let mut rest = code;
+                let mut rest = code.as_str();
                 while let Some(i) = rest.find("crate::") {
                     rest = &rest[i + 7..];
                     if !rest.starts_with("core") {

@@ -66,7 +66,7 @@ pub enum Action {
     },
     /// Write (or replace) a record durably; answer with [`Input::SpoolSynced`] or
     /// [`Input::SpoolFailed`].
-    SpoolWrite(Record),
+    SpoolWrite(Box<Record>),
     /// Delete a record.
     SpoolRemove(String),
     /// Call VoIP.ms; answer with [`Input::VoipmsResult`].

@@ -379,7 +379,7 @@ impl Gateway {
 
     fn write(&mut self, record: Record, then: Pending) {
         self.pending.insert(record.id.clone(), then);
-        self.out.push_back(Action::SpoolWrite(record));
+        self.out.push_back(Action::SpoolWrite(Box::new(record)));
     }
 
     fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {

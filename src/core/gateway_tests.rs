@@ -169,7 +169,7 @@ fn spooled(actions: &[Action]) -> Vec<Record> {
         .iter()
         .filter_map(|a| {
             if let Action::SpoolWrite(r) = a {
-                Some(r.clone())
+                Some((**r).clone())
             } else {
                 None
             }

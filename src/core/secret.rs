@@ -35,9 +35,9 @@ impl fmt::Debug for Secret {
 /// hidden (it is not secret for a key the operator chose to be long).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u64;
-    for i in 0..b.len() {
+    for (i, y) in b.iter().enumerate() {
         let x = a.get(i).copied().unwrap_or(0);
-        diff |= u64::from(x ^ b[i]);
+        diff |= u64::from(x ^ y);
     }
     // black_box keeps the optimiser from turning the loop into an early-exit compare.
     std::hint::black_box(diff) == 0

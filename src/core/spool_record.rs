@@ -4,6 +4,9 @@
 //! rewritten (with a higher `rev`) when its state changes, e.g. after each part of a long
 //! outbound message, so that a restart neither loses nor resends what is already done.
 
+// nanoserde's `DeJson` derive expands to code that clippy would write with `?`.
+#![allow(clippy::question_mark)]
+
 use nanoserde::{DeJson, SerJson};
 
 /// The record format version; bump on incompatible changes and keep reading the old ones.
