@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 /// Events queued for the loop before senders wait; bounds memory under load.
@@ -74,8 +75,6 @@ pub enum Event {
         ids: Vec<String>,
         /// `Err` if they are not durable.
         result: Result<(), String>,
-        /// Problems that lost nothing.
-        warnings: Vec<String>,
     },
     /// A VoIP.ms call finished.
     Voipms {
@@ -159,32 +158,63 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let ex = Arc::new(Executor::new());
     let (events_tx, events_rx) = smol::channel::bounded::<Event>(EVENT_QUEUE);
 
-    // The spool writer: group commit of everything queued while the previous fsync ran.
-    let (spool_tx, spool_rx) = smol::channel::unbounded::<Vec<Op>>();
+    // The spool writer: group commit of everything queued while the previous fsync ran; when
+    // idle, it tidies batches that hold delivered records.
+    let (spool_tx, spool_rx) = std::sync::mpsc::channel::<Vec<Op>>();
     let spool_thread = {
         let (mut spool, events) = (opened.spool, events_tx.clone());
         std::thread::Builder::new()
             .name("spool".into())
             .spawn(move || {
-                while let Ok(mut ops) = spool_rx.recv_blocking() {
+                loop {
+                    let mut ops = match spool_rx.recv_timeout(crate::spool::TIDY_AFTER / 2) {
+                        Ok(ops) => ops,
+                        Err(RecvTimeoutError::Timeout) => {
+                            for w in spool.tidy(false) {
+                                logger::line(Level::Warn, &w);
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     while let Ok(more) = spool_rx.try_recv() {
                         ops.extend(more);
                     }
-                    let event = match spool.apply(ops) {
-                        Ok((ids, warnings)) => Event::Spool {
+                    let attempted: Vec<String> = ops
+                        .iter()
+                        .filter_map(|op| {
+                            if let Op::Write(r) = op {
+                                Some(r.id.clone())
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
+                    let result = spool.apply(ops);
+                    // Report the writes first (webhooks wait on them), then tidy.
+                    let event = match result {
+                        Ok(ids) if ids.is_empty() => None,
+                        Ok(ids) => Some(Event::Spool {
                             ids,
                             result: Ok(()),
-                            warnings,
-                        },
-                        Err(e) => Event::Spool {
-                            ids: Vec::new(),
+                        }),
+                        Err(e) => Some(Event::Spool {
+                            ids: attempted,
                             result: Err(e.to_string()),
-                            warnings: Vec::new(),
-                        },
+                        }),
                     };
-                    if events.send_blocking(event).is_err() {
-                        break;
+                    if let Some(event) = event {
+                        if events.send_blocking(event).is_err() {
+                            break;
+                        }
                     }
+                    for w in spool.tidy(false) {
+                        logger::line(Level::Warn, &w);
+                    }
+                }
+                // Shutting down: leave the spool tidy.
+                for w in spool.tidy(true) {
+                    logger::line(Level::Warn, &w);
                 }
             })
             .map_err(|e| {
@@ -290,7 +320,7 @@ struct Shell {
     writer: Option<Sender<Vec<u8>>>,
     replies: HashMap<u64, Sender<WebhookReply>>,
     next_token: u64,
-    spool: Sender<Vec<Op>>,
+    spool: std::sync::mpsc::Sender<Vec<Op>>,
     jobs: Sender<(u64, Request)>,
     webhook_task: Option<smol::Task<()>>,
     stopped: bool,
@@ -380,19 +410,10 @@ impl Shell {
                     },
                 );
             }
-            Event::Spool {
-                ids,
-                result,
-                warnings,
-            } => {
-                for w in warnings {
-                    logger::line(Level::Warn, &w);
-                }
-                match result {
-                    Ok(()) => gateway.handle(t, Input::SpoolSynced(ids)),
-                    Err(reason) => gateway.handle(t, Input::SpoolFailed { ids, reason }),
-                }
-            }
+            Event::Spool { ids, result } => match result {
+                Ok(()) => gateway.handle(t, Input::SpoolSynced(ids)),
+                Err(reason) => gateway.handle(t, Input::SpoolFailed { ids, reason }),
+            },
             Event::Voipms { job, outcome } => {
                 gateway.handle(t, Input::VoipmsResult { job, outcome })
             }
@@ -402,6 +423,7 @@ impl Shell {
 
     fn execute(&mut self, gateway: &mut Gateway) {
         let mut ops = Vec::new();
+        let mut log = String::new();
         while let Some(action) = gateway.poll_action() {
             match action {
                 Action::XmppConnect => {
@@ -437,12 +459,13 @@ impl Shell {
                 Action::VoipmsCall { job, request } => {
                     let _ = self.jobs.try_send((job, request));
                 }
-                Action::Log(level, message) => logger::line(level, &message),
+                Action::Log(level, message) => logger::format_into(&mut log, level, &message),
                 Action::Stopped => self.stopped = true,
             }
         }
         if !ops.is_empty() {
-            let _ = self.spool.try_send(ops);
+            let _ = self.spool.send(ops);
         }
+        logger::write(&log);
     }
 }

@@ -17,6 +17,24 @@ pub fn wall_ms() -> u64 {
 
 /// Write one line to stderr.
 pub fn line(level: Level, message: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} {level} {message}", rfc3339_utc(wall_ms()));
+    let mut text = String::new();
+    format_into(&mut text, level, message);
+    write(&text);
+}
+
+/// Append one stamped line to `out` (to write several lines with one system call).
+pub fn format_into(out: &mut String, level: Level, message: &str) {
+    out.push_str(&rfc3339_utc(wall_ms()));
+    out.push(' ');
+    out.push_str(&level.to_string());
+    out.push(' ');
+    out.push_str(message);
+    out.push('\n');
+}
+
+/// Write already formatted lines to stderr.
+pub fn write(text: &str) {
+    if !text.is_empty() {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
 }

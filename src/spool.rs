@@ -15,12 +15,13 @@
 //! record exist after a crash, the higher `rev` wins.
 
 use crate::core::spool_record::{Kind, Record, decode_line, encode_line};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A spool operation, in the order the core asked for them.
 #[derive(Debug, Clone)]
@@ -81,7 +82,19 @@ pub struct Spool {
     /// Batch number → ids whose live copy it holds.
     batches: BTreeMap<u64, HashSet<String>>,
     next_batch: u64,
+    /// Batches holding dead records, since when.
+    dirty: BTreeMap<u64, Instant>,
+    /// Batches with nothing live, to unlink.
+    dead: BTreeSet<u64>,
 }
+
+/// How long a batch may keep dead records before it is rewritten. Delivery is confirmed in
+/// acceptance order, so a batch's records usually all die within milliseconds of each other and
+/// the batch is unlinked whole; waiting saves rewriting it for each of them. A crash within this
+/// window can deliver those records once more, never lose one.
+pub const TIDY_AFTER: Duration = Duration::from_secs(1);
+
+const LEFT_BEHIND: &str = "could not remove delivered messages from the spool (they may be delivered again after a restart)";
 
 fn mkdir(path: &Path) -> Result<(), SpoolError> {
     ctx(
@@ -223,6 +236,8 @@ impl Spool {
             unrouted_dir,
             index: HashMap::new(),
             batches: names.iter().map(|(n, _)| (*n, HashSet::new())).collect(),
+            dirty: BTreeMap::new(),
+            dead: BTreeSet::new(),
         };
         let mut records = Vec::with_capacity(best.len());
         for (id, (n, record)) in best {
@@ -243,9 +258,9 @@ impl Spool {
         })
     }
 
-    /// Apply a group of operations durably. Returns the ids written, all of which are on disk
-    /// when this returns `Ok`. Removal failures are returned as warnings, never as a loss.
-    pub fn apply(&mut self, ops: Vec<Op>) -> Result<(Vec<String>, Vec<String>), SpoolError> {
+    /// Apply a group of operations. Returns the ids written, all of which are durably on disk
+    /// when this returns `Ok`. Removals take effect on disk in [`Spool::tidy`].
+    pub fn apply(&mut self, ops: Vec<Op>) -> Result<Vec<String>, SpoolError> {
         // Last operation per id wins; keep first-appearance order for the batch file.
         let mut last: HashMap<String, usize> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
@@ -297,6 +312,7 @@ impl Spool {
                 &self.new_dir.join(&name),
                 batch.as_bytes(),
             )?;
+            // The new batch is durable before any older copy of its records can be deleted.
             sync_dir(&self.new_dir)?;
             for r in writes.iter().filter(|r| r.kind() != Kind::Unrouted) {
                 self.batches.entry(n).or_default().insert(r.id.clone());
@@ -316,11 +332,59 @@ impl Spool {
                 touched.push(old);
             }
         }
-        let mut warnings = Vec::new();
-        if let Err(e) = self.compact(&touched) {
-            warnings.push(format!("could not remove delivered messages from the spool (they may be delivered again after a restart): {e}"));
+        // A batch with nothing live is unlinked by `tidy` right after the writer has reported
+        // the writes (an unlink is cheap, and the next batch's directory sync makes it durable).
+        // One still partly live is rewritten a little later, once its other records have
+        // usually gone too.
+        for n in touched {
+            if self.batches.get(&n).is_none_or(HashSet::is_empty) {
+                self.dead.insert(n);
+                self.dirty.remove(&n);
+            } else {
+                self.dirty.entry(n).or_insert_with(Instant::now);
+            }
         }
-        Ok((written_ids, warnings))
+        Ok(written_ids)
+    }
+
+    fn unlink(&mut self, n: u64) -> Result<(), SpoolError> {
+        let path = self.new_dir.join(batch_name(n));
+        self.batches.remove(&n);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SpoolError {
+                context: format!("cannot remove \"{}\"", path.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Remove what `apply` left behind: unlink batches with nothing live, and rewrite those that
+    /// have held dead records for longer than [`TIDY_AFTER`] (all of them with `force`). Returns
+    /// warnings; an error here can only cause a redelivery after a restart, never a loss.
+    pub fn tidy(&mut self, force: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for n in std::mem::take(&mut self.dead) {
+            if let Err(e) = self.unlink(n) {
+                warnings.push(format!("{LEFT_BEHIND}: {e}"));
+            }
+        }
+        let due: Vec<u64> = self
+            .dirty
+            .iter()
+            .filter(|(_, since)| force || since.elapsed() >= TIDY_AFTER)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &due {
+            self.dirty.remove(n);
+        }
+        if force || !due.is_empty() {
+            if let Err(e) = self.compact(&due) {
+                warnings.push(format!("{LEFT_BEHIND}: {e}"));
+            }
+        }
+        warnings
     }
 
     /// Rewrite or unlink the given batches so that they hold only their live records.
@@ -334,17 +398,7 @@ impl Spool {
             let path = self.new_dir.join(batch_name(n));
             let live = self.batches.get(&n).cloned().unwrap_or_default();
             if live.is_empty() {
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(SpoolError {
-                            context: format!("cannot remove \"{}\"", path.display()),
-                            source: e,
-                        });
-                    }
-                }
-                self.batches.remove(&n);
+                self.unlink(n)?;
                 changed = true;
                 continue;
             }
@@ -439,14 +493,13 @@ mod tests {
     fn writes_survive_reopen_in_order() {
         let dir = temp_dir("reopen");
         let mut s = Spool::open(&dir).unwrap().spool;
-        let (ids, warnings) = s
+        let ids = s
             .apply(vec![
                 Op::Write(Box::new(inbound(2, 0))),
                 Op::Write(Box::new(inbound(1, 0))),
             ])
             .unwrap();
         assert_eq!(ids, vec!["b-2".to_string(), "b-1".to_string()]);
-        assert!(warnings.is_empty());
         s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
         let opened = Spool::open(&dir).unwrap();
         assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
@@ -458,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn removal_rewrites_or_unlinks_batches() {
+    fn removal_unlinks_dead_batches_and_rewrites_partly_dead_ones_when_tidying() {
         let dir = temp_dir("remove");
         let mut s = Spool::open(&dir).unwrap().spool;
         s.apply(vec![
@@ -466,11 +519,25 @@ mod tests {
             Op::Write(Box::new(inbound(2, 0))),
         ])
         .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
         s.apply(vec![Op::Remove("b-1".into())]).unwrap();
+        assert_eq!(s.len(), 2);
+        // Not yet rewritten: a crash now would bring b-1 back (a duplicate, never a loss).
+        assert_eq!(Spool::open(&dir).unwrap().records.len(), 3);
+        assert!(s.tidy(false).is_empty());
+        assert_eq!(Spool::open(&dir).unwrap().records.len(), 3, "not due yet");
+        assert!(s.tidy(true).is_empty());
+        assert_eq!(
+            Spool::open(&dir).unwrap().records,
+            vec![inbound(2, 0), inbound(3, 0)]
+        );
+        assert_eq!(batch_files(&dir), 2);
+        // A batch whose records are all gone is unlinked at the next tidy, due or not.
+        s.apply(vec![Op::Remove("b-3".into())]).unwrap();
+        assert!(s.tidy(false).is_empty());
         assert_eq!(batch_files(&dir), 1);
-        assert_eq!(Spool::open(&dir).unwrap().records, vec![inbound(2, 0)]);
-        let mut s = Spool::open(&dir).unwrap().spool;
         s.apply(vec![Op::Remove("b-2".into())]).unwrap();
+        assert!(s.tidy(false).is_empty());
         assert_eq!(batch_files(&dir), 0);
         assert!(Spool::open(&dir).unwrap().records.is_empty());
         let _ = fs::remove_dir_all(&dir);
@@ -558,7 +625,7 @@ mod tests {
             media: vec![],
             voipms_id: None,
         });
-        let (ids, _) = s.apply(vec![Op::Write(Box::new(r.clone()))]).unwrap();
+        let ids = s.apply(vec![Op::Write(Box::new(r.clone()))]).unwrap();
         assert_eq!(ids, vec!["b-5".to_string()]);
         let text = fs::read_to_string(dir.join("unrouted/b-5.json")).unwrap();
         assert_eq!(Record::from_json(&text).unwrap(), r);
