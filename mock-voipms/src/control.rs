@@ -81,7 +81,7 @@ pub(crate) fn advance_clock(shared: &Arc<Shared>, secs: u64) -> Vec<DeliveryReco
 
 pub(crate) fn reset(shared: &Shared) {
     shared.lock().reset();
-    shared.calls_cv.notify_all();
+    shared.changed.notify_all();
     shared.retry_cv.notify_all();
 }
 

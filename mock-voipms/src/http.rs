@@ -211,7 +211,7 @@ async fn api_endpoint(
             shared
                 .lock()
                 .record_call(&http_method, encoding, &ip_text, &params, status, response);
-        shared.calls_cv.notify_all();
+        shared.changed.notify_all();
         shared.log(|| {
             format!(
                 "{http_method} {} from {ip_text} -> {status}",
@@ -287,7 +287,7 @@ async fn api_endpoint(
             .await;
             let update = |status: &str, response: &str| {
                 shared.lock().update_call(seq, status, response);
-                shared.calls_cv.notify_all();
+                shared.changed.notify_all();
             };
             if gone {
                 update("client_gone", "");

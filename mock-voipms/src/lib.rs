@@ -130,7 +130,7 @@ impl MockVoipms {
         let state = State::new(config, base_url.clone()).map_err(invalid_input)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
-            calls_cv: Condvar::new(),
+            changed: Condvar::new(),
             retry_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
             log,
@@ -230,7 +230,27 @@ impl MockVoipms {
                     got: st.calls.clone(),
                 });
             }
-            st = match self.shared.calls_cv.wait_timeout(st, deadline - now) {
+            st = match self.shared.changed.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// Block until at least `n` push attempts have been recorded (e.g. retries fired by the
+    /// real clock), or `timeout` passes (`None`).
+    pub fn wait_for_deliveries(&self, n: usize, timeout: Duration) -> Option<Vec<DeliveryRecord>> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.deliveries.len() >= n {
+                return Some(st.deliveries.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            st = match self.shared.changed.wait_timeout(st, deadline - now) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };

@@ -243,8 +243,10 @@ fn e164_dialmode_shows_plus_one() {
     assert_eq!(s(&dids[0], "dialmode"), "2");
 
     // e164_rows_on_did_filter: +1 whenever `did` is given (#273).
-    let mut o = Options::default();
-    o.e164_rows_on_did_filter = true;
+    let o = Options {
+        e164_rows_on_did_filter: true,
+        ..Default::default()
+    };
     mock.set_options(o);
     let list = rows(&api(&mock, "getSMS", &[("did", "4385556789")]));
     assert_eq!(s(&list[0], "did"), "+14385556789");
@@ -347,8 +349,10 @@ fn set_sms_drops_unstated_callbacks() {
     assert_eq!(s(d, "dialmode"), "1");
 
     // With the switch off, unstated fields are kept. `webhook_enabled` is accepted too.
-    let mut o = Options::default();
-    o.setsms_drops_unstated = false;
+    let o = Options {
+        setsms_drops_unstated: false,
+        ..Default::default()
+    };
     mock.set_options(o);
     api(
         &mock,
@@ -511,8 +515,10 @@ fn www_host_gets_a_301() {
         ("getIP", "http_301")
     );
 
-    let mut o = Options::default();
-    o.www_redirect = false;
+    let o = Options {
+        www_redirect: false,
+        ..Default::default()
+    };
     mock.set_options(o);
     let r = raw(mock.addr(), req.as_bytes()).unwrap();
     assert_eq!(r.status, 200);
@@ -818,8 +824,10 @@ fn send_mms_rules() {
     assert_eq!(status(&r.json()), "exceeds_file_size");
     // media4 is ignored.
     assert_eq!(mms(&[("message", "x"), ("media4", "!!")]), "success");
-    let mut o = Options::default();
-    o.get_base64_limit = false;
+    let o = Options {
+        get_base64_limit: false,
+        ..Default::default()
+    };
     mock.set_options(o);
     assert_eq!(mms(&[("message", "x"), ("media1", &long)]), "success");
 }
