@@ -235,7 +235,8 @@ fn route(
             }
             let fired = match (set, advance) {
                 (Some(s), None) => set_clock(shared, &s).map_err(bad)?,
-                (None, Some(n)) => advance_clock(shared, n),
+                (None, Some(n)) if n <= 100 * 366 * 86_400 => advance_clock(shared, n),
+                (None, Some(_)) => return Err(bad("advance_s: at most 100 years at a time")),
                 _ => return Err(bad("give exactly one of \"set\" and \"advance_s\"")),
             };
             let mut v = clock_value(shared);

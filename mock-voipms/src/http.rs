@@ -92,6 +92,21 @@ fn not_found() -> Response {
     )
 }
 
+/// `s` with every byte outside visible ASCII percent-encoded: a client-supplied URL can then
+/// be sent as a header value without splitting the response (or upsetting http-types, which
+/// refuses non-ASCII values).
+fn header_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if (0x21..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The body, or `None` when it is over [`MAX_BODY`].
 async fn read_body(req: &mut Request) -> std::io::Result<Option<Vec<u8>>> {
     if req.len().is_some_and(|n| n > MAX_BODY) {
@@ -139,7 +154,7 @@ async fn handle(
             Some(MediaItem::Data { mime, bytes }) => text(StatusCode::Ok, &mime, bytes),
             Some(MediaItem::Redirect(url)) => {
                 let mut res = Response::new(StatusCode::Found);
-                res.insert_header("Location", url.as_str());
+                res.insert_header("Location", header_safe(&url).as_str());
                 res
             }
             None => not_found(),

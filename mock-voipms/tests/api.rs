@@ -1044,3 +1044,47 @@ fn reset_restores_the_start() {
     assert_eq!(sms_id(&send(&mock, "y")), 100000000);
     assert_eq!(mock.calls()[0].seq, 1);
 }
+
+#[test]
+fn hostile_input_does_not_break_the_server() {
+    let mock = mock();
+    let requests: [&[u8]; 6] = [
+        b"garbage\r\n\r\n",
+        b"GET /api/v1/rest.php HTTP/1.0\r\n\r\n",
+        // A non-ASCII header value: async-h1 panics inside this connection's task (its stderr
+        // line is expected); the executor catches it and the server carries on.
+        b"GET /api/v1/rest.php HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\n\r\n",
+        b"POST /api/v1/rest.php HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\nContent-Length: 5\r\n\r\n--\r\n-",
+        b"POST /api/v1/rest.php HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\n%ff%fe=\xff&",
+        b"POST /_mock/inbound HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\xff\xfe[[",
+    ];
+    for req in requests {
+        let _ = raw(mock.addr(), req);
+    }
+    // A client-supplied media URL goes back in a Location header: it cannot split the response.
+    let evil = "https://example.com/\u{e9}\r\nSet-Cookie: x=1";
+    let r = api(
+        &mock,
+        "sendMMS",
+        &[
+            ("did", DID),
+            ("dst", CONTACT),
+            ("message", "m"),
+            ("media1", evil),
+        ],
+    );
+    assert_eq!(status(&r), "success");
+    let path = "/media/200000000/1/media.bin";
+    let r = raw(
+        mock.addr(),
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("https://example.com/%C3%A9%0D%0ASet-Cookie:%20x=1")
+    );
+    assert!(r.header("set-cookie").is_none());
+    assert_eq!(status(&api(&mock, "getIP", &[])), "success");
+}
