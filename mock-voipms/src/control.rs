@@ -59,11 +59,17 @@ pub(crate) fn set_options(shared: &Shared, options: Options) -> Result<(), Confi
     Ok(())
 }
 
-/// Move the clock with `f`, then run the retries that fell due.
+/// Move the clock with `f`, then run the retries that fell due. They are taken in the same
+/// critical section as the move, so the retry thread (real clock) cannot run them instead and
+/// the caller gets every attempt its move caused.
 fn move_clock(shared: &Arc<Shared>, f: impl FnOnce(&mut clock::MockClock)) -> Vec<DeliveryRecord> {
-    f(&mut shared.lock().clock);
+    let due = {
+        let mut st = shared.lock();
+        f(&mut st.clock);
+        push::take_due(&mut st)
+    };
     shared.retry_cv.notify_all();
-    push::fire_due(shared)
+    push::run_due(shared, due)
 }
 
 pub(crate) fn set_clock(

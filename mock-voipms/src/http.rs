@@ -229,8 +229,12 @@ async fn api_endpoint(
         shared.changed.notify_all();
         shared.log(|| {
             format!(
-                "{http_method} {} from {ip_text} -> {status}",
-                params.get("method").map_or("(no method)", String::as_str)
+                "{http_method} {} from {ip_text} -> {}",
+                // Client-supplied text: escaped so it cannot forge log lines.
+                params
+                    .get("method")
+                    .map_or("(no method)".to_string(), |m| m.escape_debug().to_string()),
+                status.escape_debug()
             )
         });
         seq
