@@ -159,6 +159,10 @@ fn delay_with_then_succeed_stores_the_row_and_does_not_block_others() {
     // An impatient client still leaves the row behind.
     mock.inject(Fault::delay("sendSMS", 1, 5_000, true));
     assert!(!impatient_send(&mock, Duration::from_millis(200)));
+    let calls = mock
+        .wait_for_calls("sendSMS", 2, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(calls[1].status, "success");
     assert_eq!(mock.messages().len(), 2);
 }
 
