@@ -227,6 +227,10 @@ pub(crate) fn parse_rfc3339(s: &str) -> Result<i64, ClockError> {
     Ok((local_s - offset_s) * 1000 + millis)
 }
 
+/// Latest instant the mock clock reaches (9999-12-31T23:59:59.999Z): calendar arithmetic
+/// stays far from overflow whatever the control API is asked.
+const MAX_MS: i64 = 253_402_300_799_999;
+
 /// The mock clock.
 #[derive(Debug, Clone)]
 pub(crate) enum MockClock {
@@ -245,21 +249,22 @@ fn system_ms() -> i64 {
 
 impl MockClock {
     pub fn now_ms(&self) -> i64 {
-        match self {
-            MockClock::Real { offset_ms } => system_ms() + offset_ms,
+        let t = match self {
+            MockClock::Real { offset_ms } => system_ms().saturating_add(*offset_ms),
             MockClock::Fixed { now_ms } => *now_ms,
-        }
+        };
+        t.clamp(0, MAX_MS)
     }
 
+    /// Move forward by `ms` (never past year 9999).
     pub fn advance(&mut self, ms: i64) {
-        match self {
-            MockClock::Real { offset_ms } => *offset_ms += ms,
-            MockClock::Fixed { now_ms } => *now_ms += ms,
-        }
+        let target = self.now_ms().saturating_add(ms.max(0)).min(MAX_MS);
+        self.set(target);
     }
 
     /// Jump to `ms`; a real clock keeps ticking from there.
     pub fn set(&mut self, ms: i64) {
+        let ms = ms.clamp(0, MAX_MS);
         match self {
             MockClock::Real { offset_ms } => *offset_ms = ms - system_ms(),
             MockClock::Fixed { now_ms } => *now_ms = ms,
@@ -348,5 +353,11 @@ mod tests {
         let mut r = MockClock::Real { offset_ms: 0 };
         r.set(0);
         assert!(r.now_ms() < 60_000);
+        c.advance(i64::MAX);
+        c.advance(i64::MAX);
+        assert_eq!(rfc3339_utc(c.now_ms()), "9999-12-31T23:59:59Z");
+        let _ = eastern(c.now_ms());
+        c.set(-5);
+        assert_eq!(c.now_ms(), 0);
     }
 }

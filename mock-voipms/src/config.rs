@@ -807,13 +807,25 @@ pub(crate) fn validate_did(d: &DidConfig, base: &str) -> Result<(), ConfigError>
 }
 
 pub(crate) fn validate_options(o: &Options, base: &str) -> Result<(), ConfigError> {
-    for (key, v) in [
-        ("callback_retry_interval_s", o.callback_retry_interval_s),
-        ("webhook_retry_interval_s", o.webhook_retry_interval_s),
-        ("push_timeout_ms", o.push_timeout_ms),
+    const TEN_YEARS_S: u64 = 10 * 366 * 86_400;
+    for (key, v, max) in [
+        (
+            "callback_retry_interval_s",
+            o.callback_retry_interval_s,
+            TEN_YEARS_S,
+        ),
+        (
+            "webhook_retry_interval_s",
+            o.webhook_retry_interval_s,
+            TEN_YEARS_S,
+        ),
+        ("push_timeout_ms", o.push_timeout_ms, 3_600_000),
     ] {
-        if v == 0 {
-            return Err(ConfigError::invalid(&join(base, key), "must be at least 1"));
+        if v == 0 || v > max {
+            return Err(ConfigError::invalid(
+                &join(base, key),
+                format!("must be between 1 and {max}"),
+            ));
         }
     }
     Ok(())

@@ -59,11 +59,17 @@ pub(crate) fn set_options(shared: &Shared, options: Options) -> Result<(), Confi
     Ok(())
 }
 
-/// Move the clock with `f`, then run the retries that fell due.
+/// Move the clock with `f`, then run the retries that fell due. They are taken in the same
+/// critical section as the move, so the retry thread (real clock) cannot run them instead and
+/// the caller gets every attempt its move caused.
 fn move_clock(shared: &Arc<Shared>, f: impl FnOnce(&mut clock::MockClock)) -> Vec<DeliveryRecord> {
-    f(&mut shared.lock().clock);
+    let due = {
+        let mut st = shared.lock();
+        f(&mut st.clock);
+        push::take_due(&mut st)
+    };
     shared.retry_cv.notify_all();
-    push::fire_due(shared)
+    push::run_due(shared, due)
 }
 
 pub(crate) fn set_clock(
@@ -81,7 +87,7 @@ pub(crate) fn advance_clock(shared: &Arc<Shared>, secs: u64) -> Vec<DeliveryReco
 
 pub(crate) fn reset(shared: &Shared) {
     shared.lock().reset();
-    shared.calls_cv.notify_all();
+    shared.changed.notify_all();
     shared.retry_cv.notify_all();
 }
 
@@ -235,7 +241,8 @@ fn route(
             }
             let fired = match (set, advance) {
                 (Some(s), None) => set_clock(shared, &s).map_err(bad)?,
-                (None, Some(n)) => advance_clock(shared, n),
+                (None, Some(n)) if n <= 100 * 366 * 86_400 => advance_clock(shared, n),
+                (None, Some(_)) => return Err(bad("advance_s: at most 100 years at a time")),
                 _ => return Err(bad("give exactly one of \"set\" and \"advance_s\"")),
             };
             let mut v = clock_value(shared);

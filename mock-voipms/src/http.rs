@@ -92,6 +92,21 @@ fn not_found() -> Response {
     )
 }
 
+/// `s` with every byte outside visible ASCII percent-encoded: a client-supplied URL can then
+/// be sent as a header value without splitting the response (or upsetting http-types, which
+/// refuses non-ASCII values).
+fn header_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if (0x21..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The body, or `None` when it is over [`MAX_BODY`].
 async fn read_body(req: &mut Request) -> std::io::Result<Option<Vec<u8>>> {
     if req.len().is_some_and(|n| n > MAX_BODY) {
@@ -139,7 +154,7 @@ async fn handle(
             Some(MediaItem::Data { mime, bytes }) => text(StatusCode::Ok, &mime, bytes),
             Some(MediaItem::Redirect(url)) => {
                 let mut res = Response::new(StatusCode::Found);
-                res.insert_header("Location", url.as_str());
+                res.insert_header("Location", header_safe(&url).as_str());
                 res
             }
             None => not_found(),
@@ -211,11 +226,15 @@ async fn api_endpoint(
             shared
                 .lock()
                 .record_call(&http_method, encoding, &ip_text, &params, status, response);
-        shared.calls_cv.notify_all();
+        shared.changed.notify_all();
         shared.log(|| {
             format!(
-                "{http_method} {} from {ip_text} -> {status}",
-                params.get("method").map_or("(no method)", String::as_str)
+                "{http_method} {} from {ip_text} -> {}",
+                // Client-supplied text: escaped so it cannot forge log lines.
+                params
+                    .get("method")
+                    .map_or("(no method)".to_string(), |m| m.escape_debug().to_string()),
+                status.escape_debug()
             )
         });
         seq
@@ -287,7 +306,7 @@ async fn api_endpoint(
             .await;
             let update = |status: &str, response: &str| {
                 shared.lock().update_call(seq, status, response);
-                shared.calls_cv.notify_all();
+                shared.changed.notify_all();
             };
             if gone {
                 update("client_gone", "");

@@ -97,6 +97,14 @@ pub struct MockVoipms {
     server: Option<JoinHandle<()>>,
 }
 
+/// `now + timeout`, or about a century from now when that overflows (`Duration::MAX`).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 fn invalid_input(e: impl fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
@@ -130,7 +138,7 @@ impl MockVoipms {
         let state = State::new(config, base_url.clone()).map_err(invalid_input)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
-            calls_cv: Condvar::new(),
+            changed: Condvar::new(),
             retry_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
             log,
@@ -216,7 +224,7 @@ impl MockVoipms {
         timeout: Duration,
         mut done: impl FnMut(&[Call]) -> bool,
     ) -> Result<Vec<Call>, WaitTimeout> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut st = self.shared.lock();
         loop {
             if done(&st.calls) {
@@ -230,7 +238,27 @@ impl MockVoipms {
                     got: st.calls.clone(),
                 });
             }
-            st = match self.shared.calls_cv.wait_timeout(st, deadline - now) {
+            st = match self.shared.changed.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// Block until at least `n` push attempts have been recorded (e.g. retries fired by the
+    /// real clock), or `timeout` passes (`None`).
+    pub fn wait_for_deliveries(&self, n: usize, timeout: Duration) -> Option<Vec<DeliveryRecord>> {
+        let deadline = deadline_after(timeout);
+        let mut st = self.shared.lock();
+        loop {
+            if st.deliveries.len() >= n {
+                return Some(st.deliveries.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            st = match self.shared.changed.wait_timeout(st, deadline - now) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };

@@ -43,7 +43,7 @@ pub(crate) fn parse(
             return Err("invalid_file");
         };
         let mime = mime.split(';').next().unwrap_or("").trim();
-        (Some(mime.to_ascii_lowercase()), data)
+        (Some(mime.to_ascii_lowercase()).filter(|m| is_mime(m)), data)
     } else {
         (None, v)
     };
@@ -63,6 +63,17 @@ pub(crate) fn parse(
         _ => sniff(&bytes).to_string(),
     };
     Ok(MediaSource::Data { mime, bytes })
+}
+
+/// Is `m` a plain `type/subtype` (RFC 6838 restricted names), safe to send back as a header?
+fn is_mime(m: &str) -> bool {
+    let name = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 127
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    matches!(m.split_once('/'), Some((t, st)) if name(t) && name(st))
 }
 
 /// A MIME type from the first bytes of a file.

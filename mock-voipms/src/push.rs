@@ -638,6 +638,7 @@ pub(crate) fn run_job(shared: &Arc<Shared>, job: PushJob) -> DeliveryRecord {
     };
     st.next_delivery_seq += 1;
     st.deliveries.push(record.clone());
+    shared.changed.notify_all();
     if let Some((interval_s, max)) = job.retry {
         if !acked && max.is_none_or(|m| job.attempt < m) {
             let due_ms = now + (interval_s as i64).saturating_mul(1000);
@@ -654,19 +655,25 @@ pub(crate) fn run_job(shared: &Arc<Shared>, job: PushJob) -> DeliveryRecord {
     record
 }
 
-/// Run every retry that is due on the mock clock (each once; its next retry, if any, is one
-/// interval after now). Returns the attempts made.
-pub(crate) fn fire_due(shared: &Arc<Shared>) -> Vec<DeliveryRecord> {
-    let due: Vec<PendingPush> = {
-        let mut st = shared.lock();
-        let now = st.now_ms();
-        let (due, later): (Vec<_>, Vec<_>) = st.pending.drain(..).partition(|p| p.due_ms <= now);
-        st.pending = later;
-        due
-    };
-    let mut due = due;
+/// Remove the retries that are due on the mock clock, oldest first.
+pub(crate) fn take_due(st: &mut State) -> Vec<PendingPush> {
+    let now = st.now_ms();
+    let (mut due, later): (Vec<_>, Vec<_>) = st.pending.drain(..).partition(|p| p.due_ms <= now);
+    st.pending = later;
     due.sort_by_key(|p| p.due_ms);
+    due
+}
+
+/// Run retries taken with [`take_due`] (each once; its next retry, if any, is one interval
+/// after now). Returns the attempts made.
+pub(crate) fn run_due(shared: &Arc<Shared>, due: Vec<PendingPush>) -> Vec<DeliveryRecord> {
     due.into_iter().map(|p| run_job(shared, p.job)).collect()
+}
+
+/// Run every retry that is due now.
+pub(crate) fn fire_due(shared: &Arc<Shared>) -> Vec<DeliveryRecord> {
+    let due = take_due(&mut shared.lock());
+    run_due(shared, due)
 }
 
 /// The retry thread: with a real clock, fires retries when they fall due; with a fixed clock

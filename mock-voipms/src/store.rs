@@ -363,8 +363,8 @@ impl State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
-    /// Signalled whenever a call is recorded or updated.
-    pub calls_cv: Condvar,
+    /// Signalled whenever a call is recorded or updated, or a delivery is recorded.
+    pub changed: Condvar,
     /// Signalled when a retry is scheduled, the clock moves, or the mock shuts down.
     pub retry_cv: Condvar,
     pub shutdown: AtomicBool,
