@@ -253,7 +253,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let seed = random_seed();
     let boot = format!("{:08x}", seed >> 32);
     let mut gateway = Gateway::new(config.clone(), &boot, seed);
-    gateway.restore(opened.records);
+    gateway.restore(opened.records, &opened.seen_log, now());
 
     let settings = webhook::Settings {
         path: config.webhook.path.clone(),
@@ -456,6 +456,8 @@ impl Shell {
                 }
                 Action::SpoolWrite(record) => ops.push(Op::Write(record)),
                 Action::SpoolRemove(id) => ops.push(Op::Remove(id)),
+                Action::SeenAppend(lines) => ops.push(Op::SeenAppend(lines)),
+                Action::SeenRewrite(text) => ops.push(Op::SeenRewrite(text)),
                 Action::VoipmsCall { job, request } => {
                     let _ = self.jobs.try_send((job, request));
                 }

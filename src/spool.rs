@@ -30,6 +30,10 @@ pub enum Op {
     Write(Box<Record>),
     /// Forget a record.
     Remove(String),
+    /// Append lines to the seen log.
+    SeenAppend(String),
+    /// Replace the seen log.
+    SeenRewrite(String),
 }
 
 /// A failure to store.
@@ -69,6 +73,8 @@ pub struct Opened {
     pub records: Vec<Record>,
     /// Problems found and handled (files set aside), for the log.
     pub warnings: Vec<String>,
+    /// The seen log's text (`core::seen`).
+    pub seen_log: String,
 }
 
 /// The spool.
@@ -86,6 +92,11 @@ pub struct Spool {
     dirty: BTreeMap<u64, Instant>,
     /// Batches with nothing live, to unlink.
     dead: BTreeSet<u64>,
+    /// `state_dir/seen.log`: keys of received messages (see `core::seen`).
+    seen_path: PathBuf,
+    seen_file: Option<File>,
+    /// Appended to since the last fdatasync.
+    seen_unsynced: bool,
 }
 
 /// How long a batch may keep dead records before it is rewritten. Delivery is confirmed in
@@ -238,6 +249,9 @@ impl Spool {
             batches: names.iter().map(|(n, _)| (*n, HashSet::new())).collect(),
             dirty: BTreeMap::new(),
             dead: BTreeSet::new(),
+            seen_path: state_dir.join("seen.log"),
+            seen_file: None,
+            seen_unsynced: false,
         };
         let mut records = Vec::with_capacity(best.len());
         for (id, (n, record)) in best {
@@ -251,7 +265,18 @@ impl Spool {
         if let Err(e) = spool.compact(&touched) {
             warnings.push(format!("could not tidy the spool: {e}"));
         }
+        let seen_log = match fs::read(&spool.seen_path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(SpoolError {
+                    context: format!("cannot read \"{}\"", spool.seen_path.display()),
+                    source: e,
+                });
+            }
+        };
         Ok(Opened {
+            seen_log,
             spool,
             records,
             warnings,
@@ -267,6 +292,7 @@ impl Spool {
             let id = match op {
                 Op::Write(r) => &r.id,
                 Op::Remove(id) => id,
+                Op::SeenAppend(_) | Op::SeenRewrite(_) => continue,
             };
             last.insert(id.clone(), i);
         }
@@ -283,6 +309,9 @@ impl Spool {
                 }
                 Op::Remove(id) if last.get(id) == Some(&i) => removes.push(id.clone()),
                 Op::Remove(_) => {}
+                // Seen lines go first: they describe the records about to be committed.
+                Op::SeenAppend(lines) => self.seen_append(lines)?,
+                Op::SeenRewrite(text) => self.seen_rewrite(text)?,
             }
         }
 
@@ -347,6 +376,40 @@ impl Spool {
         Ok(written_ids)
     }
 
+    /// Append to the seen log. Not synced here: a record's own copy of its id covers a crash
+    /// until the record is gone, and `tidy` syncs the log within a second.
+    fn seen_append(&mut self, lines: &str) -> Result<(), SpoolError> {
+        if self.seen_file.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&self.seen_path);
+            self.seen_file = Some(ctx(file, || {
+                format!("cannot open \"{}\"", self.seen_path.display())
+            })?);
+        }
+        if let Some(f) = self.seen_file.as_mut() {
+            ctx(f.write_all(lines.as_bytes()), || {
+                format!("cannot write \"{}\"", self.seen_path.display())
+            })?;
+            self.seen_unsynced = true;
+        }
+        Ok(())
+    }
+
+    fn seen_rewrite(&mut self, text: &str) -> Result<(), SpoolError> {
+        self.seen_file = None;
+        write_durably(
+            &self.tmp_dir.join("seen.log"),
+            &self.seen_path,
+            text.as_bytes(),
+        )?;
+        sync_dir(self.seen_path.parent().unwrap_or(Path::new(".")))?;
+        self.seen_unsynced = false;
+        Ok(())
+    }
+
     fn unlink(&mut self, n: u64) -> Result<(), SpoolError> {
         let path = self.new_dir.join(batch_name(n));
         self.batches.remove(&n);
@@ -365,6 +428,14 @@ impl Spool {
     /// warnings; an error here can only cause a redelivery after a restart, never a loss.
     pub fn tidy(&mut self, force: bool) -> Vec<String> {
         let mut warnings = Vec::new();
+        if self.seen_unsynced {
+            if let Some(f) = &self.seen_file {
+                if let Err(e) = f.sync_data() {
+                    warnings.push(format!("cannot sync \"{}\": {e}", self.seen_path.display()));
+                }
+            }
+            self.seen_unsynced = false;
+        }
         for n in std::mem::take(&mut self.dead) {
             if let Err(e) = self.unlink(n) {
                 warnings.push(format!("{LEFT_BEHIND}: {e}"));
@@ -479,6 +550,8 @@ mod tests {
                 text: format!("text {seq} rev {rev}"),
                 media: vec![],
                 voipms_id: None,
+                mms: false,
+                voipms_ms: None,
             }),
             outbound: None,
             unrouted: None,

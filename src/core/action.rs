@@ -69,6 +69,11 @@ pub enum Action {
     SpoolWrite(Box<Record>),
     /// Delete a record.
     SpoolRemove(String),
+    /// Append these lines to the seen log (`state_dir/seen.log`), before the records written
+    /// after this action.
+    SeenAppend(String),
+    /// Replace the seen log with this text (compaction).
+    SeenRewrite(String),
     /// Call VoIP.ms; answer with [`Input::VoipmsResult`].
     VoipmsCall {
         /// Identifies the call.

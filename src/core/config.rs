@@ -23,6 +23,11 @@ pub const DEFAULT_WEBHOOK_PATH: &str = "/voipms";
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 60;
 /// Whole-request timeout for a VoIP.ms call.
 pub const DEFAULT_VOIPMS_TIMEOUT_SECS: u64 = 30;
+/// A day of retries: a VoIP.ms outage rarely lasts longer, and a text a day late is still
+/// better than a lost one; after that the sender is told.
+pub const DEFAULT_RETRY_FOR_SECS: u64 = 86_400;
+/// Every 10 minutes, ask VoIP.ms for received messages the webhook did not bring.
+pub const DEFAULT_BACKFILL_SECS: u64 = 600;
 
 /// The keys whose value is a path to a secret; the shell reads these before validation.
 pub const SECRET_FILE_KEYS: [(&str, &str); 3] = [
@@ -74,6 +79,10 @@ pub struct VoipmsConfig {
     pub api_url: String,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// How long a send is retried through transient failures before the sender gets an error.
+    pub retry_for: Duration,
+    /// How often VoIP.ms is asked for received messages the webhook did not bring (`None`: never).
+    pub backfill_interval: Option<Duration>,
 }
 
 /// `webhook` section.
@@ -262,14 +271,18 @@ impl<'v, 'e> Section<'v, 'e> {
     }
 
     fn opt_secs(&mut self, key: &'static str, default: u64, max: u64) -> Duration {
+        self.opt_secs_from(key, default, 1, max)
+    }
+
+    fn opt_secs_from(&mut self, key: &'static str, default: u64, min: u64, max: u64) -> Duration {
         match self.raw(key) {
             None | Some(Value::Null) => Duration::from_secs(default),
-            Some(Value::UInt(n)) if (1..=max).contains(n) => Duration::from_secs(*n),
+            Some(Value::UInt(n)) if (min..=max).contains(n) => Duration::from_secs(*n),
             Some(Value::UInt(_)) | Some(Value::Int(_)) => {
                 let key = self.key(key);
                 self.errors.push(ConfigError::Invalid {
                     key,
-                    reason: format!("must be between 1 and {max} seconds"),
+                    reason: format!("must be between {min} and {max} seconds"),
                 });
                 Duration::from_secs(default)
             }
@@ -515,6 +528,8 @@ fn voipms_section(
         .opt_str("api_url")
         .unwrap_or_else(|| DEFAULT_API_URL.to_string());
     let timeout = s.opt_secs("timeout_secs", DEFAULT_VOIPMS_TIMEOUT_SECS, 600);
+    let retry_for = s.opt_secs_from("retry_for_secs", DEFAULT_RETRY_FOR_SECS, 1, 30 * 86_400);
+    let backfill = s.opt_secs_from("backfill_interval_secs", DEFAULT_BACKFILL_SECS, 0, 86_400);
     s.finish();
     let api_username = api_username.and_then(|u| {
         if u.trim().is_empty() {
@@ -560,6 +575,8 @@ fn voipms_section(
         api_password: api_password?,
         api_url: url_ok.then_some(api_url)?,
         timeout,
+        retry_for,
+        backfill_interval: (!backfill.is_zero()).then_some(backfill),
     })
 }
 

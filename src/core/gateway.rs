@@ -1,45 +1,115 @@
-//! The gateway: one state machine that owns the XMPP session, the outbound queue and the
-//! mailbox, and turns [`Input`]s into [`Action`]s.
+//! The gateway: one state machine that owns the XMPP session, the outbound queue, the mailbox,
+//! backfill and the seen set, and turns [`Input`]s into [`Action`]s.
 //!
-//! Life of a received SMS: webhook → [`Record`] → `SpoolWrite` → `SpoolSynced` → `200 ok` →
-//! mailbox → stanzas → ping answered → `SpoolRemove`. Life of a sent one: stanza → router →
-//! `SpoolWrite` → `SpoolSynced` → outbound queue → `VoipmsCall` per part (the record is rewritten
-//! after each part) → `SpoolRemove`, or a bounce owed to the sender through the mailbox.
+//! Life of a received SMS: webhook (or backfill) → seen? → [`Record`] → `SpoolWrite` →
+//! `SpoolSynced` → `200 ok` → mailbox → stanzas → ping answered → `SpoolRemove`. Life of a sent
+//! one: stanza → router → `SpoolWrite` → `SpoolSynced` → outbound queue → `VoipmsCall` per part
+//! (the record is rewritten after each part) → `SpoolRemove`, or a bounce owed to the sender.
+//! Every VoIP.ms failure is classified (`voipms::api`): transient ones are retried with back-off
+//! until `voipms.retry_for_secs`, a lost answer is looked up before any resend, the daily quota
+//! closes sending until midnight US Eastern, the rest bounce at once (docs/reliability.md).
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
+use crate::core::backfill::{Backfill, Found, Progress};
 use crate::core::config::Config;
 use crate::core::iq;
 use crate::core::mailbox::Mailbox;
-use crate::core::outbound::OutboundQueue;
-use crate::core::phone::Nanp;
-use crate::core::retry::Rng;
+use crate::core::outbound::{Allowance, JobKind, MAX_IN_FLIGHT, OutboundQueue};
+use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
+use crate::core::seen::{Seen, fingerprint, id_key};
 use crate::core::spool_record::{
     Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted,
 };
-use crate::core::time::Now;
-use crate::core::voipms::api::{Answer, CallOutcome, classify};
+use crate::core::time::{Now, next_eastern_midnight};
+use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, classify};
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
 use crate::core::xmpp::element::Element;
 use crate::core::xmpp::session::{Session, SessionEvent};
 use crate::core::xmpp::stanza::{ErrorSpec, Message, Stanza, build};
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// First retry delay for a transient VoIP.ms failure.
+const RETRY_BASE: Duration = Duration::from_secs(2);
+/// Longest retry delay (voipms.md §4.2).
+const RETRY_CAP: Duration = Duration::from_secs(300);
+/// `sms_failed` gets one retry after this pause (it may be a carrier hiccup).
+const SMS_FAILED_RETRY: Duration = Duration::from_secs(30);
+/// `api_limit_exceeded` is per minute: the whole account pauses this long.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+/// After a failed probe, the quota is tried again this much later.
+const QUOTA_PROBE_AGAIN_MS: u64 = 3600 * 1000;
+/// How often the seen set is checked for expired keys.
+const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
 
 /// What to do once a record is durably written.
 #[derive(Debug)]
 enum Pending {
-    /// A received message: answer the webhook, then deliver.
-    Inbound { token: u64, record: Record },
-    /// A message for nobody: answer the webhook.
-    Unrouted { token: u64 },
-    /// A new outbound message: queue it. `reply_to` is where to bounce if the write fails.
+    /// A received message: answer the webhooks waiting on it, remember its keys, then deliver.
+    Inbound {
+        tokens: Vec<u64>,
+        record: Record,
+        keys: Vec<String>,
+    },
+    /// A message for nobody: answer the webhooks, remember its keys.
+    Unrouted { tokens: Vec<u64>, keys: Vec<String> },
+    /// A new outbound message: queue it.
     Outbound { record: Record },
     /// Progress of a queued message: let its next part go.
     Progress { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
+}
+
+/// The daily sending cap (`limit_reached`): closed until `until_ms`, then one probe.
+#[derive(Debug, Default)]
+struct Quota {
+    until_ms: Option<u64>,
+}
+
+impl Quota {
+    fn sends_allowed(&self, now_ms: u64) -> usize {
+        match self.until_ms {
+            None => MAX_IN_FLIGHT,
+            Some(until) if now_ms < until => 0,
+            Some(_) => 1,
+        }
+    }
+
+    fn closed(&self, now_ms: u64) -> bool {
+        self.until_ms.is_some_and(|u| now_ms < u)
+    }
+
+    /// `limit_reached`: closed until the next US-Eastern midnight, or for an hour when the probe
+    /// after a reset hit it again.
+    fn hit(&mut self, now_ms: u64) {
+        let probing = self.until_ms.is_some_and(|u| now_ms >= u);
+        let until = if probing {
+            now_ms + QUOTA_PROBE_AGAIN_MS
+        } else {
+            (next_eastern_midnight((now_ms / 1000) as i64).max(0) as u64) * 1000
+        };
+        self.until_ms = Some(until);
+    }
+
+    fn error(&self, now_ms: u64) -> ErrorSpec {
+        let left = self.until_ms.unwrap_or(now_ms).saturating_sub(now_ms) / 60_000;
+        let when = if left >= 60 {
+            format!("{} h {} min", left / 60, left % 60)
+        } else {
+            format!("{} min", left.max(1))
+        };
+        ErrorSpec::new(
+            "resource-constraint",
+            "wait",
+            format!(
+                "VoIP.ms daily sending limit reached: nothing can be sent for about {when} (the limit resets at midnight US Eastern time; VoIP.ms support can raise it)"
+            ),
+        )
+    }
 }
 
 /// Counts for logs and health.
@@ -61,10 +131,20 @@ pub struct Gateway {
     rng: Rng,
     boot: String,
     next_seq: u64,
+    next_job: u64,
     out: Outbox,
     mailbox: Mailbox,
     outbound: OutboundQueue,
+    backfill: Backfill,
+    seen: Seen,
+    /// Keys of messages being written, and the record that carries them.
+    pending_keys: HashMap<String, String>,
     pending: HashMap<String, Pending>,
+    quota: Quota,
+    paused_until: Option<Instant>,
+    /// Operator errors already logged at error level (once per cause until a send succeeds).
+    operator_logged: HashSet<String>,
+    next_seen_compact: Option<Instant>,
     shutting_down: bool,
     stopped: bool,
 }
@@ -78,27 +158,42 @@ impl Gateway {
         );
         Gateway {
             session: Session::new(&config.xmpp, &ping_to),
+            backfill: Backfill::new(config.voipms.backfill_interval),
             config,
             rng: Rng::new(seed),
             boot: boot.to_string(),
             next_seq: 1,
+            next_job: 0,
             out: Outbox::new(),
             mailbox: Mailbox::default(),
             outbound: OutboundQueue::default(),
+            seen: Seen::default(),
+            pending_keys: HashMap::new(),
             pending: HashMap::new(),
+            quota: Quota::default(),
+            paused_until: None,
+            operator_logged: HashSet::new(),
+            next_seen_compact: None,
             shutting_down: false,
             stopped: false,
         }
     }
 
-    /// Take back what the spool held at start: deliveries owed, sends not yet done.
-    pub fn restore(&mut self, records: Vec<Record>) {
+    /// Take back what earlier runs left: the spool's records (deliveries owed, sends not yet
+    /// done) and the seen log (`state_dir/seen.log`).
+    pub fn restore(&mut self, records: Vec<Record>, seen_log: &str, now: Now) {
+        self.seen = Seen::load(seen_log, now.wall_ms);
         let (mut inbound, mut outbound) = (0, 0);
         for record in records {
             self.next_seq = self.next_seq.max(record.seq + 1);
             match record.kind() {
                 Kind::Inbound => {
                     inbound += 1;
+                    if let Some(m) = &record.inbound {
+                        if let Some(id) = &m.voipms_id {
+                            self.seen.insert(id_key(m.mms, id), record.accepted_ms);
+                        }
+                    }
                     self.mailbox.add(record, true);
                 }
                 Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some()) => {
@@ -112,6 +207,13 @@ impl Gateway {
                 Kind::Unrouted => {}
             }
         }
+        if self.seen.cursor().is_none() {
+            // First start: backfill covers what arrives from now on, not the account's history.
+            self.seen.set_cursor(now.wall_ms);
+        }
+        if let Some(text) = self.seen.compact(now.wall_ms) {
+            self.out.push_back(Action::SeenRewrite(text));
+        }
         if inbound + outbound > 0 {
             log(
                 &mut self.out,
@@ -123,10 +225,12 @@ impl Gateway {
         }
     }
 
-    /// Begin: connect to the XMPP server and send whatever was restored.
+    /// Begin: connect to the XMPP server, send whatever was restored, backfill.
     pub fn start(&mut self, now: Now) {
         self.session.start(&mut self.out);
-        self.outbound.dispatch(now.mono, &mut self.out);
+        self.backfill.start(now.mono);
+        self.next_seen_compact = Some(now.mono + SEEN_COMPACT_EVERY);
+        self.dispatch(now);
     }
 
     /// The next action to carry out; drain until `None` after every call into the gateway.
@@ -136,10 +240,16 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.session.poll_timeout(), self.outbound.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.session.poll_timeout(),
+            self.outbound.next_deadline(),
+            self.backfill.next_deadline(),
+            self.paused_until,
+            self.next_seen_compact,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Queue sizes.
@@ -155,6 +265,15 @@ impl Gateway {
     pub fn handle_timeout(&mut self, now: Now) {
         let events = self.session.timeout(now.mono, &mut self.out, &mut self.rng);
         self.session_events(now, events);
+        if self.paused_until.is_some_and(|t| now.mono >= t) {
+            self.paused_until = None;
+        }
+        if self.next_seen_compact.is_some_and(|t| now.mono >= t) {
+            self.next_seen_compact = Some(now.mono + SEEN_COMPACT_EVERY);
+            if let Some(text) = self.seen.compact(now.wall_ms) {
+                self.out.push_back(Action::SeenRewrite(text));
+            }
+        }
         self.dispatch(now);
     }
 
@@ -191,7 +310,7 @@ impl Gateway {
                     format!("cannot write the spool: {reason}"),
                 );
                 for id in ids {
-                    self.write_failed(now, &id);
+                    self.write_failed(&id);
                 }
             }
             Input::VoipmsResult { job, outcome } => self.voipms_result(now, job, &outcome),
@@ -210,25 +329,39 @@ impl Gateway {
     }
 
     fn dispatch(&mut self, now: Now) {
+        if let Some(lines) = self.seen.take_pending() {
+            self.out.push_back(Action::SeenAppend(lines));
+        }
         if self.stopped {
             return;
         }
         if self.shutting_down {
-            let idle = self.outbound.in_flight() == 0
-                && self.pending.is_empty()
-                && !self.mailbox.awaiting_confirmation();
-            if idle
-                || !self.session.is_online()
-                    && self.outbound.in_flight() == 0
-                    && self.pending.is_empty()
-            {
+            let calls_done = self.outbound.in_flight() == 0 && self.pending.is_empty();
+            if calls_done && (!self.mailbox.awaiting_confirmation() || !self.session.is_online()) {
                 self.session.shutdown(&mut self.out);
                 self.stopped = true;
                 self.out.push_back(Action::Stopped);
             }
             return;
         }
-        self.outbound.dispatch(now.mono, &mut self.out);
+        let calls = self.paused_until.is_none_or(|t| now.mono >= t);
+        let allow = Allowance {
+            sends: self.quota.sends_allowed(now.wall_ms),
+            calls,
+        };
+        self.outbound
+            .dispatch(now, allow, &mut self.next_job, &mut self.out);
+        if calls {
+            let dids: Vec<Nanp> = self
+                .config
+                .users
+                .iter()
+                .flat_map(|u| u.dids.iter().copied())
+                .collect();
+            let cursor = self.seen.cursor().unwrap_or(now.wall_ms);
+            self.backfill
+                .poll(now, &dids, cursor, &mut self.next_job, &mut self.out);
+        }
     }
 
     fn session_events(&mut self, now: Now, events: Vec<SessionEvent>) {
@@ -268,6 +401,18 @@ impl Gateway {
         }
     }
 
+    fn reply_error(&mut self, m: &Message, error: &ErrorSpec) {
+        self.session.send(
+            build::message_error(
+                &m.to.to_string(),
+                &m.from.to_string(),
+                m.id.as_deref(),
+                error,
+            ),
+            &mut self.out,
+        );
+    }
+
     fn message(&mut self, now: Now, m: Message) {
         if m.to.domain() != self.config.xmpp.component {
             return;
@@ -303,19 +448,24 @@ impl Gateway {
                         error.text
                     ),
                 );
-                self.session.send(
-                    build::message_error(
-                        &m.to.to_string(),
-                        &m.from.to_string(),
-                        m.id.as_deref(),
-                        &error,
-                    ),
-                    &mut self.out,
-                );
+                self.reply_error(&m, &error);
                 return;
             }
             Route::Send(o) => o,
         };
+        if self.quota.closed(now.wall_ms) {
+            let error = self.quota.error(now.wall_ms);
+            log(
+                &mut self.out,
+                Level::Info,
+                format!(
+                    "refused a message from {}: the daily VoIP.ms sending limit is spent",
+                    m.from.to_bare()
+                ),
+            );
+            self.reply_error(&m, &error);
+            return;
+        }
         let parts: Vec<OutPart> = outgoing
             .parts
             .iter()
@@ -378,8 +528,38 @@ impl Gateway {
     }
 
     fn write(&mut self, record: Record, then: Pending) {
+        if let Pending::Inbound { keys, .. } | Pending::Unrouted { keys, .. } = &then {
+            for key in keys {
+                self.pending_keys.insert(key.clone(), record.id.clone());
+            }
+        }
         self.pending.insert(record.id.clone(), then);
         self.out.push_back(Action::SpoolWrite(Box::new(record)));
+    }
+
+    /// If a message with one of `keys` is already ours (or being written), attach `token` to it
+    /// and return true.
+    fn duplicate(&mut self, keys: &[String], token: Option<u64>) -> bool {
+        if keys.iter().any(|k| self.seen.contains(k)) {
+            if let Some(token) = token {
+                self.out.push_back(Action::WebhookReply {
+                    token,
+                    reply: WebhookReply::Accepted,
+                });
+            }
+            return true;
+        }
+        let Some(record_id) = keys.iter().find_map(|k| self.pending_keys.get(k)).cloned() else {
+            return false;
+        };
+        if let (
+            Some(token),
+            Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. }),
+        ) = (token, self.pending.get_mut(&record_id))
+        {
+            tokens.push(token);
+        }
+        true
     }
 
     fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {
@@ -398,11 +578,27 @@ impl Gateway {
             });
             return;
         }
+        let keys: Vec<String> = message
+            .id
+            .iter()
+            .map(|id| id_key(message.mms, id))
+            .collect();
+        if self.duplicate(&keys, Some(token)) {
+            log(
+                &mut self.out,
+                Level::Info,
+                format!(
+                    "a webhook repeated a message from {} already received; not delivered again",
+                    message.from.redacted()
+                ),
+            );
+            return;
+        }
         let owner = message
             .to
             .iter()
-            .find_map(|did| Some((self.config.owner_of(did)?, *did)));
-        let Some((user, did)) = owner else {
+            .find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
+        let Some((_, did)) = owner else {
             let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
             log(
                 &mut self.out,
@@ -428,69 +624,188 @@ impl Gateway {
                     voipms_id: message.id,
                 }),
             );
-            self.write(record, Pending::Unrouted { token });
+            self.write(
+                record,
+                Pending::Unrouted {
+                    tokens: vec![token],
+                    keys,
+                },
+            );
             return;
         };
-        let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did {
-            message.from.localpart()
-        } else {
-            format!("{}%{}", message.from.localpart(), did.e164())
-        };
-        let user_jid = user.jid.to_string();
         log(
             &mut self.out,
             Level::Info,
             format!(
-                "received a message from {} for {user_jid} via DID {did} ({} characters, {} media)",
+                "received a message from {} via DID {did} ({} characters, {} media)",
                 message.from.redacted(),
                 message.text.chars().count(),
                 message.media.len()
             ),
         );
+        self.accept_inbound(
+            now,
+            &message.from,
+            did,
+            message.text,
+            message.media,
+            message.id,
+            message.mms,
+            None,
+            vec![token],
+            keys,
+        );
+    }
+
+    /// Spool a received message for the owner of `did`.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_inbound(
+        &mut self,
+        now: Now,
+        from: &Sender,
+        did: Nanp,
+        text: String,
+        media: Vec<String>,
+        voipms_id: Option<String>,
+        mms: bool,
+        voipms_ms: Option<u64>,
+        tokens: Vec<u64>,
+        mut keys: Vec<String>,
+    ) {
+        let Some(user) = self.config.owner_of(&did) else {
+            return;
+        };
+        let default_did = user.dids.first() == Some(&did);
+        let contact = if default_did {
+            from.localpart()
+        } else {
+            format!("{}%{}", from.localpart(), did.e164())
+        };
+        let user_jid = user.jid.to_string();
+        keys.push(fingerprint(
+            &from.localpart(),
+            did.ten_digits(),
+            &text,
+            voipms_ms.unwrap_or(now.wall_ms),
+        ));
         let record = self.new_record(
             now,
             Some(Inbound {
                 user: user_jid,
                 contact,
                 did: did.ten_digits().to_string(),
-                text: message.text,
-                media: message.media,
-                voipms_id: message.id,
+                text,
+                media,
+                voipms_id,
+                mms,
+                voipms_ms,
             }),
             None,
             None,
         );
-        self.write(record.clone(), Pending::Inbound { token, record });
+        self.write(
+            record.clone(),
+            Pending::Inbound {
+                tokens,
+                record,
+                keys,
+            },
+        );
+    }
+
+    fn backfill_found(&mut self, now: Now, found: Found) {
+        let Found { did, row, at_ms } = found;
+        let key = id_key(row.mms, &row.id);
+        let Some(from) = Sender::parse(&row.contact) else {
+            return;
+        };
+        if self.duplicate(std::slice::from_ref(&key), None) {
+            return;
+        }
+        if self
+            .seen
+            .matches_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms)
+        {
+            // The webhook brought it under another id: remember this one too.
+            self.seen.insert(key, now.wall_ms);
+            return;
+        }
+        if row.message.is_empty() && row.media.is_empty() {
+            return;
+        }
+        log(
+            &mut self.out,
+            Level::Info,
+            format!(
+                "backfill found a message from {} via DID {did} that no webhook brought",
+                from.redacted()
+            ),
+        );
+        self.accept_inbound(
+            now,
+            &from,
+            did,
+            row.message,
+            row.media,
+            Some(row.id),
+            row.mms,
+            Some(at_ms),
+            Vec::new(),
+            vec![key],
+        );
     }
 
     fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { token, record }) => {
-                self.out.push_back(Action::WebhookReply {
-                    token,
-                    reply: WebhookReply::Accepted,
-                });
+            Some(Pending::Inbound {
+                tokens,
+                record,
+                keys,
+            }) => {
+                for token in tokens {
+                    self.out.push_back(Action::WebhookReply {
+                        token,
+                        reply: WebhookReply::Accepted,
+                    });
+                }
+                self.remember(keys, now.wall_ms);
                 self.mailbox.add(record, false);
                 self.mailbox.flush(now, &mut self.session, &mut self.out);
             }
-            Some(Pending::Unrouted { token }) => self.out.push_back(Action::WebhookReply {
-                token,
-                reply: WebhookReply::Accepted,
-            }),
+            Some(Pending::Unrouted { tokens, keys }) => {
+                for token in tokens {
+                    self.out.push_back(Action::WebhookReply {
+                        token,
+                        reply: WebhookReply::Accepted,
+                    });
+                }
+                self.remember(keys, now.wall_ms);
+            }
             Some(Pending::Outbound { record }) => self.outbound.add(record),
             Some(Pending::Progress { seq }) => self.outbound.synced(seq),
             Some(Pending::Bounce) | None => {}
         }
     }
 
-    fn write_failed(&mut self, now: Now, id: &str) {
+    fn remember(&mut self, keys: Vec<String>, at_ms: u64) {
+        for key in keys {
+            self.pending_keys.remove(&key);
+            self.seen.insert(key, at_ms);
+        }
+    }
+
+    fn write_failed(&mut self, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { token, .. } | Pending::Unrouted { token }) => {
-                self.out.push_back(Action::WebhookReply {
-                    token,
-                    reply: WebhookReply::Unavailable,
-                });
+            Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
+                for key in keys {
+                    self.pending_keys.remove(&key);
+                }
+                for token in tokens {
+                    self.out.push_back(Action::WebhookReply {
+                        token,
+                        reply: WebhookReply::Unavailable,
+                    });
+                }
             }
             Some(Pending::Outbound { record }) => {
                 if let Some(o) = &record.outbound {
@@ -512,67 +827,228 @@ impl Gateway {
             }
             Some(Pending::Bounce) | None => {}
         }
-        let _ = now;
     }
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
-        let Some(seq) = self.outbound.finish(job) else {
+        if self.backfill.owns(job) {
+            for progress in
+                self.backfill
+                    .result(job, outcome, now, &mut self.next_job, &mut self.out)
+            {
+                match progress {
+                    Progress::Found(found) => self.backfill_found(now, found),
+                    Progress::Done {
+                        complete: true,
+                        until_ms,
+                    } => {
+                        if self.seen.cursor().is_none_or(|c| until_ms > c) {
+                            self.seen.set_cursor(until_ms);
+                        }
+                    }
+                    Progress::Done {
+                        complete: false, ..
+                    } => {}
+                    Progress::Failed(why) => log(&mut self.out, Level::Warn, why),
+                }
+            }
+            return;
+        }
+        let Some((seq, kind)) = self.outbound.finish(job) else {
             return;
         };
+        match kind {
+            JobKind::Send => match classify(outcome) {
+                Answer::Sent { .. } => self.part_sent(now, seq),
+                Answer::Failed(f) => self.send_failed(now, seq, f),
+            },
+            JobKind::Verify => match api::rows(outcome) {
+                Ok(rows) if self.outbound.was_sent(seq, &rows) => {
+                    log(
+                        &mut self.out,
+                        Level::Info,
+                        "a send whose answer was lost did go out: not sending it again",
+                    );
+                    self.part_sent(now, seq);
+                }
+                Ok(_) => {
+                    self.outbound.verified_unsent(seq);
+                    self.outbound.retry_at(seq, now.mono);
+                }
+                Err(f) => self.retry_or_bounce(now, seq, f),
+            },
+        }
+    }
+
+    fn part_sent(&mut self, now: Now, seq: u64) {
         let Some(mut record) = self.outbound.record(seq).cloned() else {
             return;
         };
         let Some(o) = record.outbound.as_mut() else {
             return;
         };
+        self.quota.until_ms = None;
+        self.operator_logged.clear();
+        o.next_part += 1;
+        record.rev += 1;
         let total = o.parts.len();
-        let (dst, did) = (
-            crate::core::phone::redact(&o.dst),
-            crate::core::phone::redact(&o.did),
-        );
-        match classify(outcome) {
-            Answer::Sent { .. } => {
-                o.next_part += 1;
-                record.rev += 1;
-                if o.next_part as usize >= total {
-                    log(
-                        &mut self.out,
-                        Level::Info,
-                        format!("sent a message to {dst} via DID {did} ({total} part(s))"),
-                    );
-                    self.outbound.remove(seq);
-                    self.out.push_back(Action::SpoolRemove(record.id));
-                } else {
-                    self.outbound.update(record.clone());
-                    self.write(record, Pending::Progress { seq });
-                }
+        if o.next_part as usize >= total {
+            log(
+                &mut self.out,
+                Level::Info,
+                format!(
+                    "sent a message to {} via DID {} ({total} part(s))",
+                    redact(&o.dst),
+                    redact(&o.did)
+                ),
+            );
+            self.outbound.remove(seq);
+            self.out.push_back(Action::SpoolRemove(record.id));
+        } else {
+            self.outbound.update(record.clone());
+            self.write(record, Pending::Progress { seq });
+        }
+        let _ = now;
+    }
+
+    fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
+        let dst = self
+            .outbound
+            .record(seq)
+            .and_then(|r| r.outbound.as_ref())
+            .map(|o| redact(&o.dst))
+            .unwrap_or_default();
+        match f.class {
+            FailureClass::Transient => {
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!("sending to {dst} failed ({}); will retry", f.status),
+                );
+                self.retry_or_bounce(now, seq, f);
             }
-            Answer::Failed(f) => {
-                let done = o.next_part as usize;
-                let text = if total > 1 && done > 0 {
-                    format!("{} (the first {done} of {total} parts were sent)", f.text)
-                } else {
-                    f.text.clone()
-                };
+            FailureClass::Ambiguous => {
                 log(
                     &mut self.out,
                     Level::Warn,
                     format!(
-                        "VoIP.ms did not send a message to {dst} via DID {did}: {}",
+                        "sending to {dst}: no answer from VoIP.ms ({}); checking whether it went out before retrying",
                         f.status
                     ),
                 );
-                o.bounce = Some(Bounce {
-                    condition: f.condition.to_string(),
-                    error_type: f.error_type.to_string(),
-                    text,
-                });
-                record.rev += 1;
-                self.outbound.remove(seq);
-                self.write(record.clone(), Pending::Bounce);
-                self.mailbox.add(record, false);
-                self.mailbox.flush(now, &mut self.session, &mut self.out);
+                self.outbound.verify_before_resend(seq);
+                self.retry_or_bounce(now, seq, f);
+            }
+            FailureClass::RateLimited => {
+                let pause = RATE_LIMIT_PAUSE + self.rng.up_to(RATE_LIMIT_PAUSE / 6);
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!(
+                        "VoIP.ms rate limit hit ({}): pausing all calls for {}s",
+                        f.status,
+                        pause.as_secs()
+                    ),
+                );
+                self.paused_until = Some(now.mono + pause);
+                self.outbound.retry_at(seq, now.mono + pause);
+            }
+            FailureClass::SmsFailed if !self.outbound.note_sms_failed(seq) => {
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!("VoIP.ms could not send to {dst} (sms_failed); one more try"),
+                );
+                self.outbound.retry_at(seq, now.mono + SMS_FAILED_RETRY);
+            }
+            FailureClass::Quota => {
+                self.quota.hit(now.wall_ms);
+                let error = self.quota.error(now.wall_ms);
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    format!(
+                        "VoIP.ms daily sending limit reached (limit_reached): no sends until it resets; {}",
+                        error.text
+                    ),
+                );
+                self.bounce(now, seq, &error);
+                for other in self.outbound.idle() {
+                    self.bounce(now, other, &error);
+                }
+            }
+            _ => {
+                let level = if f.class == FailureClass::Operator
+                    && self.operator_logged.insert(f.status.clone())
+                {
+                    Level::Error
+                } else {
+                    Level::Warn
+                };
+                log(
+                    &mut self.out,
+                    level,
+                    format!(
+                        "VoIP.ms did not send a message to {dst}: {} ({})",
+                        f.status, f.text
+                    ),
+                );
+                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
             }
         }
+    }
+
+    /// Retry a transient failure with back-off, or bounce it once `retry_for` has passed since
+    /// the message was accepted.
+    fn retry_or_bounce(&mut self, now: Now, seq: u64, f: Failure) {
+        let Some(accepted_ms) = self.outbound.record(seq).map(|r| r.accepted_ms) else {
+            return;
+        };
+        let limit = self.config.voipms.retry_for;
+        if now.wall_ms.saturating_sub(accepted_ms) >= limit.as_millis() as u64 {
+            let hours = limit.as_secs() / 3600;
+            let span = if hours >= 1 {
+                format!("{hours} hour(s)")
+            } else {
+                format!("{} minute(s)", limit.as_secs() / 60)
+            };
+            let text = format!("{}; the gateway gave up after trying for {span}", f.text);
+            self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
+            return;
+        }
+        let delay = backoff(
+            self.outbound.attempts(seq),
+            RETRY_BASE,
+            RETRY_CAP,
+            &mut self.rng,
+        );
+        self.outbound.retry_at(seq, now.mono + delay);
+    }
+
+    /// Give up on a message: the error is owed to the sender, durably, through the mailbox.
+    fn bounce(&mut self, now: Now, seq: u64, error: &ErrorSpec) {
+        let Some(mut record) = self.outbound.remove(seq) else {
+            return;
+        };
+        let Some(o) = record.outbound.as_mut() else {
+            return;
+        };
+        let (done, total) = (o.next_part as usize, o.parts.len());
+        let text = if total > 1 && done > 0 {
+            format!(
+                "{} (the first {done} of {total} parts were sent)",
+                error.text
+            )
+        } else {
+            error.text.clone()
+        };
+        o.bounce = Some(Bounce {
+            condition: error.condition.clone(),
+            error_type: error.error_type.clone(),
+            text,
+        });
+        record.rev += 1;
+        self.write(record.clone(), Pending::Bounce);
+        self.mailbox.add(record, false);
+        self.mailbox.flush(now, &mut self.session, &mut self.out);
     }
 }

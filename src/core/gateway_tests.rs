@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"{
   "xmpp": {"component": "sms.example.com", "server": "127.0.0.1:5347", "secret": "s3cret"},
-  "voipms": {"api_username": "u", "api_password": "p"},
+  "voipms": {"api_username": "u", "api_password": "p", "backfill_interval_secs": 0},
   "webhook": {"listen": "127.0.0.1:8080", "key": "k"},
   "jid_map": {"alice@example.com": ["+15552345678"], "bob@example.com": ["+15557654321", "+15553334444"]},
   "state_dir": "/var/lib/x"
@@ -119,6 +119,7 @@ impl Sim {
             text: text.into(),
             media: media.iter().map(|m| m.to_string()).collect(),
             received_at: None,
+            mms: !media.is_empty(),
         };
         self.input(Input::Webhook { token, message })
     }
@@ -529,7 +530,7 @@ fn restored_records_resume_and_new_ids_continue_after_them() {
     records.extend(spooled(&a));
 
     let mut sim = Sim::new();
-    sim.gw.restore(records);
+    sim.gw.restore(records, "", sim.now);
     sim.drain();
     assert!(
         sim.log

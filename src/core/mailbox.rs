@@ -21,8 +21,9 @@ const DELAY_STAMP_AFTER_MS: u64 = 5_000;
 struct Item {
     record: Record,
     written: bool,
-    /// Came from the spool at start: always stamped.
-    replayed: bool,
+    /// Could not go out at once (came from the spool at start, or waited for the stream):
+    /// always stamped.
+    delayed: bool,
 }
 
 /// The XMPP-bound queue.
@@ -36,14 +37,16 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    /// Queue a record (inbound message, or outbound with a bounce).
-    pub fn add(&mut self, record: Record, replayed: bool) {
+    /// Queue a record (inbound message, or outbound with a bounce). `delayed` marks one that
+    /// already waited (replayed from the spool); one added while the stream is down becomes
+    /// delayed when it is written later.
+    pub fn add(&mut self, record: Record, delayed: bool) {
         self.items.insert(
             record.seq,
             Item {
                 record,
                 written: false,
-                replayed,
+                delayed,
             },
         );
     }
@@ -66,6 +69,9 @@ impl Mailbox {
     /// Write every unwritten item (when online), in order, and make sure a ping covers them.
     pub fn flush(&mut self, now: Now, session: &mut Session, out: &mut Outbox) {
         if !session.is_online() {
+            for item in self.items.values_mut() {
+                item.delayed = true;
+            }
             return;
         }
         let domain = session.domain().to_string();
@@ -73,7 +79,7 @@ impl Mailbox {
             if item.written {
                 continue;
             }
-            for xml in stanzas(&item.record, &domain, now, item.replayed) {
+            for xml in stanzas(&item.record, &domain, now, item.delayed) {
                 session.send(xml, out);
             }
             item.written = true;
@@ -115,10 +121,11 @@ impl Mailbox {
         done
     }
 
-    /// The stream is gone: nothing written on it counts.
+    /// The stream is gone: nothing written on it counts, and everything owed now waits.
     pub fn offline(&mut self) {
         for item in self.items.values_mut() {
             item.written = false;
+            item.delayed = true;
         }
         self.unpinged.clear();
         self.confirming = None;
@@ -128,15 +135,17 @@ impl Mailbox {
 /// The stanzas for a record: a received message as one message for the text and one per media
 /// URL (body = URL plus OOB, which is what makes Conversations show the picture); an outbound
 /// bounce as one message error.
-fn stanzas(record: &Record, domain: &str, now: Now, replayed: bool) -> Vec<String> {
+fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String> {
     match record.kind() {
         Kind::Inbound => {
             let Some(m) = &record.inbound else {
                 return Vec::new();
             };
             let from = format!("{}@{domain}", m.contact);
-            let late = now.wall_ms.saturating_sub(record.accepted_ms) > DELAY_STAMP_AFTER_MS;
-            let stamp = (replayed || late).then(|| rfc3339_utc(record.accepted_ms));
+            // When VoIP.ms's own time is known (backfill), it is the stamp; else our acceptance.
+            let received = m.voipms_ms.unwrap_or(record.accepted_ms);
+            let late = now.wall_ms.saturating_sub(received) > DELAY_STAMP_AFTER_MS;
+            let stamp = (delayed || late || m.voipms_ms.is_some()).then(|| rfc3339_utc(received));
             let delay = stamp.as_deref().map(|s| (s, domain));
             let mut out = Vec::new();
             if !m.text.is_empty() {

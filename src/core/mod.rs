@@ -7,10 +7,12 @@
 //! - [`xmpp`]: framer, element tree, stanzas, JIDs, handshake, session.
 //! - [`router`]: who may send what from which DID; [`outbound`]: the send queue;
 //!   [`mailbox`]: stanzas owed to users until the server has read them.
-//! - [`voipms`]: API requests and answers, message parts, the webhook body.
+//! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
+//!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
 //! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
 
 pub mod action;
+pub mod backfill;
 pub mod config;
 pub mod gateway;
 #[cfg(test)]
@@ -23,6 +25,7 @@ pub mod phone;
 pub mod retry;
 pub mod router;
 pub mod secret;
+pub mod seen;
 pub mod spool_record;
 pub mod time;
 pub mod voipms;

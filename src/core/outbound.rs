@@ -1,14 +1,20 @@
-//! The outbound queue: users' messages waiting for VoIP.ms, one conversation at a time.
+//! The outbound queue: users' messages waiting for VoIP.ms, one conversation at a time, with the
+//! retry state of each.
 //!
 //! A conversation is a (DID, destination) pair. Only the head of a conversation is ever in
 //! flight, and its parts go one after the other, so texts to one number keep their order (the
-//! seed module fired all parts at once and they arrived shuffled). Different conversations
-//! proceed side by side, up to [`MAX_IN_FLIGHT`] calls at once.
+//! seed module fired all parts at once and they arrived shuffled); a head that is failing holds
+//! its conversation back, never the others. Up to [`MAX_IN_FLIGHT`] calls run at once.
+//!
+//! A head whose last send got no answer is *verified* before it is sent again: VoIP.ms has no
+//! idempotency key, so the queue first asks getSMS/getMMS whether the message went out
+//! (voipms.md §4.3).
 
 use crate::core::action::{Action, Outbox};
 use crate::core::phone::Nanp;
 use crate::core::spool_record::{OutPart, Record};
-use crate::core::voipms::api::Request;
+use crate::core::time::{Now, eastern_date};
+use crate::core::voipms::api::{Request, Row};
 use crate::core::voipms::parts::{Method, Part};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
@@ -17,7 +23,19 @@ use std::time::Instant;
 /// one slow conversation from holding up the others without hammering the API.
 pub const MAX_IN_FLIGHT: usize = 4;
 
+/// A verified row may be this much older than our attempt (clock skew between us and VoIP.ms).
+const VERIFY_SLACK_SECS: i64 = 120;
+
 type Conversation = (String, String);
+
+/// What a call was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Sending the head's next part.
+    Send,
+    /// Looking up whether a lost send went out.
+    Verify,
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -26,6 +44,14 @@ struct Entry {
     syncing: bool,
     /// Not to be tried before this instant (retry back-off).
     not_before: Option<Instant>,
+    /// Failed attempts so far (for the back-off).
+    attempts: u32,
+    /// `sms_failed` was already retried once.
+    sms_failed_retried: bool,
+    /// The last send got no answer; it started at this wall time (ms). Verify before resending.
+    verify_since: Option<u64>,
+    /// When the current send started (wall ms).
+    started_ms: u64,
 }
 
 /// The queue.
@@ -33,8 +59,7 @@ struct Entry {
 pub struct OutboundQueue {
     entries: HashMap<u64, Entry>,
     conversations: BTreeMap<Conversation, VecDeque<u64>>,
-    in_flight: HashMap<u64, u64>,
-    next_job: u64,
+    in_flight: HashMap<u64, (u64, JobKind)>,
 }
 
 fn conversation(record: &Record) -> Conversation {
@@ -43,6 +68,15 @@ fn conversation(record: &Record) -> Conversation {
         o.map(|o| o.did.clone()).unwrap_or_default(),
         o.map(|o| o.dst.clone()).unwrap_or_default(),
     )
+}
+
+/// How many calls `dispatch` may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// New sends (0 while the daily quota is spent, 1 for the probe after its reset).
+    pub sends: usize,
+    /// Any call at all (false during a rate-limit pause).
+    pub calls: bool,
 }
 
 impl OutboundQueue {
@@ -59,6 +93,10 @@ impl OutboundQueue {
                 record,
                 syncing: false,
                 not_before: None,
+                attempts: 0,
+                sms_failed_retried: false,
+                verify_since: None,
+                started_ms: 0,
             },
         );
     }
@@ -78,9 +116,30 @@ impl OutboundQueue {
         self.in_flight.len()
     }
 
+    /// Sends in flight.
+    pub fn sends_in_flight(&self) -> usize {
+        self.in_flight
+            .values()
+            .filter(|(_, k)| *k == JobKind::Send)
+            .count()
+    }
+
     /// The record of a queued message.
     pub fn record(&self, seq: u64) -> Option<&Record> {
         self.entries.get(&seq).map(|e| &e.record)
+    }
+
+    /// Messages queued and not in flight, in acceptance order.
+    pub fn idle(&self) -> Vec<u64> {
+        let busy: Vec<u64> = self.in_flight.values().map(|(s, _)| *s).collect();
+        let mut seqs: Vec<u64> = self
+            .entries
+            .keys()
+            .filter(|s| !busy.contains(s))
+            .copied()
+            .collect();
+        seqs.sort_unstable();
+        seqs
     }
 
     /// Replace a queued record (its state changed) and mark it as waiting for the spool.
@@ -88,6 +147,9 @@ impl OutboundQueue {
         if let Some(e) = self.entries.get_mut(&record.seq) {
             e.record = record;
             e.syncing = true;
+            e.attempts = 0;
+            e.sms_failed_retried = false;
+            e.verify_since = None;
         }
     }
 
@@ -98,11 +160,61 @@ impl OutboundQueue {
         }
     }
 
-    /// Hold the message back until `at`.
-    pub fn defer(&mut self, seq: u64, at: Instant) {
-        if let Some(e) = self.entries.get_mut(&seq) {
-            e.not_before = Some(at);
+    /// Hold the message back until `at`, counting a failed attempt. Returns the attempt count.
+    pub fn retry_at(&mut self, seq: u64, at: Instant) -> u32 {
+        match self.entries.get_mut(&seq) {
+            Some(e) => {
+                e.not_before = Some(at);
+                e.attempts += 1;
+                e.attempts
+            }
+            None => 0,
         }
+    }
+
+    /// Failed attempts of a message so far.
+    pub fn attempts(&self, seq: u64) -> u32 {
+        self.entries.get(&seq).map_or(0, |e| e.attempts)
+    }
+
+    /// Mark that `sms_failed` was retried once; returns whether it already had been.
+    pub fn note_sms_failed(&mut self, seq: u64) -> bool {
+        self.entries
+            .get_mut(&seq)
+            .is_some_and(|e| std::mem::replace(&mut e.sms_failed_retried, true))
+    }
+
+    /// The last send got no answer: look it up before sending again.
+    pub fn verify_before_resend(&mut self, seq: u64) {
+        if let Some(e) = self.entries.get_mut(&seq) {
+            e.verify_since = Some(e.started_ms);
+        }
+    }
+
+    /// The lookup found nothing: send again.
+    pub fn verified_unsent(&mut self, seq: u64) {
+        if let Some(e) = self.entries.get_mut(&seq) {
+            e.verify_since = None;
+        }
+    }
+
+    /// Whether `rows` (a getSMS/getMMS answer) hold the head's current part, sent since the lost
+    /// attempt started.
+    pub fn was_sent(&self, seq: u64, rows: &[Row]) -> bool {
+        let Some(e) = self.entries.get(&seq) else {
+            return false;
+        };
+        let Some(o) = e.record.outbound.as_ref() else {
+            return false;
+        };
+        let Some(part) = o.parts.get(o.next_part as usize) else {
+            return false;
+        };
+        let since = (e.verify_since.unwrap_or(e.started_ms) / 1000) as i64 - VERIFY_SLACK_SECS;
+        rows.iter().any(|r| {
+            r.message == part.message
+                && crate::core::time::parse_eastern(&r.date).is_some_and(|t| t >= since)
+        })
     }
 
     /// Take a message out of the queue (sent, or failed for good).
@@ -118,8 +230,8 @@ impl OutboundQueue {
         Some(entry.record)
     }
 
-    /// The message a finished call belonged to.
-    pub fn finish(&mut self, job: u64) -> Option<u64> {
+    /// The message and purpose of a finished call.
+    pub fn finish(&mut self, job: u64) -> Option<(u64, JobKind)> {
         self.in_flight.remove(&job)
     }
 
@@ -132,9 +244,14 @@ impl OutboundQueue {
             .min()
     }
 
-    /// Start calls for every conversation whose head is ready.
-    pub fn dispatch(&mut self, now: Instant, out: &mut Outbox) {
-        let busy: Vec<u64> = self.in_flight.values().copied().collect();
+    /// Start calls for every conversation whose head is ready, within `allow`. Job numbers come
+    /// from `next_job`.
+    pub fn dispatch(&mut self, now: Now, allow: Allowance, next_job: &mut u64, out: &mut Outbox) {
+        if !allow.calls {
+            return;
+        }
+        let busy: Vec<u64> = self.in_flight.values().map(|(s, _)| *s).collect();
+        let mut sends = self.sends_in_flight();
         for queue in self.conversations.values() {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
                 break;
@@ -143,17 +260,29 @@ impl OutboundQueue {
             let Some(entry) = self.entries.get_mut(seq) else {
                 continue;
             };
-            if busy.contains(seq) || entry.syncing || entry.not_before.is_some_and(|t| now < t) {
+            if busy.contains(seq) || entry.syncing || entry.not_before.is_some_and(|t| now.mono < t)
+            {
                 continue;
             }
-            let Some(request) = request_for(&entry.record) else {
-                continue;
+            let (request, kind) = match entry.verify_since {
+                Some(since) => (verify_request(&entry.record, since, now), JobKind::Verify),
+                None => {
+                    if sends >= allow.sends {
+                        continue;
+                    }
+                    (request_for(&entry.record), JobKind::Send)
+                }
             };
+            let Some(request) = request else { continue };
             entry.not_before = None;
-            self.next_job += 1;
-            self.in_flight.insert(self.next_job, *seq);
+            if kind == JobKind::Send {
+                entry.started_ms = now.wall_ms;
+                sends += 1;
+            }
+            *next_job += 1;
+            self.in_flight.insert(*next_job, (*seq, kind));
             out.push_back(Action::VoipmsCall {
-                job: self.next_job,
+                job: *next_job,
                 request,
             });
         }
@@ -172,5 +301,19 @@ pub fn request_for(record: &Record) -> Option<Request> {
             message: part.message.clone(),
             media: part.media.clone(),
         },
+    })
+}
+
+/// The lookup for a send that got no answer.
+fn verify_request(record: &Record, since_ms: u64, now: Now) -> Option<Request> {
+    let o = record.outbound.as_ref()?;
+    let part = o.parts.get(o.next_part as usize)?;
+    let from_secs = (since_ms / 1000) as i64 - VERIFY_SLACK_SECS;
+    Some(Request::Sent {
+        did: Nanp::parse(&o.did)?,
+        contact: Nanp::parse(&o.dst)?,
+        mms: part.mms,
+        from: eastern_date(from_secs),
+        to: eastern_date((now.wall_ms / 1000) as i64),
     })
 }

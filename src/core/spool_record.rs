@@ -52,6 +52,12 @@ pub struct Inbound {
     /// VoIP.ms's message id, when known.
     #[nserde(default)]
     pub voipms_id: Option<String>,
+    /// Whether VoIP.ms calls it an MMS (its ids may be a separate sequence).
+    #[nserde(default)]
+    pub mms: bool,
+    /// When VoIP.ms received it (Unix ms), when known (backfill): the delay stamp.
+    #[nserde(default)]
+    pub voipms_ms: Option<u64>,
 }
 
 /// A user's message on its way to VoIP.ms.

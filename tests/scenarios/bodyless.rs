@@ -33,6 +33,6 @@ fn bodyless_stanzas_are_ignored() {
         .wait_for_calls("sendSMS", 1, Duration::from_secs(15))
         .unwrap();
     assert_eq!(calls[0].param("message"), Some("the only text"));
-    assert_eq!(env.voipms.calls().len(), 1);
+    assert_eq!(sends(&env).len(), 1);
     peer.expect_nothing_for(Duration::from_millis(300));
 }

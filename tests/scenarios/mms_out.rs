@@ -62,5 +62,5 @@ fn four_attachments_or_encrypted_files_are_refused() {
     let (cond, _, text) = peer.expect_error("p5");
     assert_eq!(cond, "not-acceptable");
     assert!(text.contains("encrypted"), "{text}");
-    assert!(env.voipms.calls().is_empty());
+    assert!(sends(&env).is_empty());
 }

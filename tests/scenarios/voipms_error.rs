@@ -34,7 +34,7 @@ fn a_voipms_error_reaches_the_sender() {
 }
 
 #[test]
-fn http_failures_and_garbage_reach_the_sender() {
+fn garbage_is_retried_and_operator_errors_bounce_at_once() {
     let mut env = TestEnv::new("voipms-http");
     let (_gw, mut peer) = env.start_online();
     env.voipms
@@ -45,12 +45,15 @@ fn http_failures_and_garbage_reach_the_sender() {
         "h1",
         "one",
     ));
-    let (cond, kind, text) = peer.expect_error("h1");
+    let calls = env
+        .voipms
+        .wait_for_calls("sendSMS", 2, Duration::from_secs(15))
+        .unwrap();
+    assert_eq!(calls[0].status, "non_json");
     assert_eq!(
-        (cond.as_str(), kind.as_str()),
-        ("remote-server-timeout", "wait")
+        (calls[1].status.as_str(), calls[1].param("message")),
+        ("success", Some("one"))
     );
-    assert!(text.contains("unreadable"), "{text}");
     env.voipms
         .inject(Fault::status("sendSMS", 1, "invalid_credentials"));
     peer.send(&chat(
@@ -66,10 +69,8 @@ fn http_failures_and_garbage_reach_the_sender() {
     );
     assert!(text.contains("credentials"), "{text}");
     assert_eq!(
-        env.voipms
-            .wait_for_calls("sendSMS", 2, Duration::from_secs(5))
-            .unwrap()
-            .len(),
-        2
+        env.voipms.calls_for("sendSMS").len(),
+        3,
+        "no retry of an operator error"
     );
 }

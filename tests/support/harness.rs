@@ -297,3 +297,12 @@ pub fn webhook_body(from: &str, to: &str, text: &str, media: &[&str]) -> String 
         media.join(",")
     )
 }
+
+/// Every send VoIP.ms received (sendSMS and sendMMS, in order); list calls (backfill) excluded.
+pub fn sends(env: &TestEnv) -> Vec<mock_voipms::Call> {
+    env.voipms
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendSMS" || c.method == "sendMMS")
+        .collect()
+}

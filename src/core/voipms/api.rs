@@ -9,6 +9,10 @@ use crate::core::json::{self, Value};
 use crate::core::phone::Nanp;
 use crate::core::voipms::parts::{Method, Part};
 
+/// At most this many rows per list call. VoIP.ms's default is 50; one page must hold a day of
+/// a busy DID so that backfill never misses a message that fell off the page.
+pub const LIST_LIMIT: u32 = 1000;
+
 /// A call to make. Credentials are added by the shell; they never pass through the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -21,6 +25,34 @@ pub enum Request {
         /// What to send.
         part: Part,
     },
+    /// `getSMS`/`getMMS` for messages sent (type 0) from `did` to `contact`: did a send whose
+    /// answer was lost go out? (voipms.md §4.3)
+    Sent {
+        /// The sending DID.
+        did: Nanp,
+        /// The destination.
+        contact: Nanp,
+        /// `getMMS` rather than `getSMS`.
+        mms: bool,
+        /// First day, `YYYY-MM-DD` US Eastern.
+        from: String,
+        /// Last day.
+        to: String,
+    },
+    /// `getMMS` with `all_messages=1`: every SMS and MMS received (type 1) by `did` (backfill).
+    Received {
+        /// The DID.
+        did: Nanp,
+        /// First day, `YYYY-MM-DD` US Eastern.
+        from: String,
+        /// Last day.
+        to: String,
+    },
+    /// `getMediaMMS` for an MMS whose list row came without its media (voipms.md §6.2).
+    Media {
+        /// The MMS id.
+        id: String,
+    },
 }
 
 impl Request {
@@ -31,6 +63,9 @@ impl Request {
                 Method::Sms => "sendSMS",
                 Method::Mms => "sendMMS",
             },
+            Request::Sent { mms: false, .. } => "getSMS",
+            Request::Sent { mms: true, .. } | Request::Received { .. } => "getMMS",
+            Request::Media { .. } => "getMediaMMS",
         }
     }
 
@@ -48,6 +83,29 @@ impl Request {
                 }
                 p
             }
+            Request::Sent {
+                did,
+                contact,
+                from,
+                to,
+                ..
+            } => vec![
+                ("type", "0".to_string()),
+                ("did", did.ten_digits().to_string()),
+                ("contact", contact.ten_digits().to_string()),
+                ("from", from.clone()),
+                ("to", to.clone()),
+                ("limit", LIST_LIMIT.to_string()),
+            ],
+            Request::Received { did, from, to } => vec![
+                ("type", "1".to_string()),
+                ("did", did.ten_digits().to_string()),
+                ("from", from.clone()),
+                ("to", to.clone()),
+                ("all_messages", "1".to_string()),
+                ("limit", LIST_LIMIT.to_string()),
+            ],
+            Request::Media { id } => vec![("id", id.clone()), ("media_as_array", "1".to_string())],
         }
     }
 }
@@ -192,6 +250,142 @@ fn classify_response(http: u16, body: &str) -> Answer {
         return Answer::Sent { id };
     }
     Answer::Failed(classify_status(status))
+}
+
+/// One message from a getSMS/getMMS list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// VoIP.ms's id.
+    pub id: String,
+    /// `true` for an MMS row (it carries media columns).
+    pub mms: bool,
+    /// `YYYY-MM-DD HH:MM:SS`, US Eastern.
+    pub date: String,
+    /// The DID, as sent (10 digits or `+1…`).
+    pub did: String,
+    /// The other party, as sent.
+    pub contact: String,
+    /// The text.
+    pub message: String,
+    /// Media URLs (may be missing even for a picture; see [`Request::Media`]).
+    pub media: Vec<String>,
+}
+
+/// Read a list answer (`getSMS`/`getMMS`): rows, none (`no_sms`), or a failure.
+pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
+    let CallOutcome::Response {
+        status: 200..=299,
+        body,
+    } = outcome
+    else {
+        return Err(match classify(outcome) {
+            Answer::Failed(f) => f,
+            Answer::Sent { .. } => classify_status("unexpected"),
+        });
+    };
+    let Ok(value) = json::parse(body) else {
+        return Err(failure(
+            FailureClass::Transient,
+            "not JSON",
+            "VoIP.ms sent an unreadable answer".into(),
+        ));
+    };
+    match value.get("status").and_then(Value::as_str) {
+        Some("success") => {}
+        Some("no_sms" | "no_mms") => return Ok(Vec::new()),
+        Some(other) => return Err(classify_status(other)),
+        None => {
+            return Err(failure(
+                FailureClass::Transient,
+                "no status",
+                "VoIP.ms sent an answer without a status".into(),
+            ));
+        }
+    }
+    let items = value.get("sms").and_then(Value::as_array).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let text = |k: &str| item.get(k).and_then(Value::as_text);
+        let (Some(id), Some(date)) = (text("id"), text("date")) else {
+            continue;
+        };
+        let mut media: Vec<String> = item
+            .get("media")
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        if media.is_empty() {
+            media = ["col_media1", "col_media2", "col_media3"]
+                .iter()
+                .filter_map(|k| text(k))
+                .filter(|m| !m.is_empty())
+                .collect();
+        }
+        let mms = item.get("col_media1").is_some() || item.get("media").is_some();
+        out.push(Row {
+            id,
+            mms,
+            date,
+            did: text("did").unwrap_or_default(),
+            contact: text("contact").unwrap_or_default(),
+            message: text("message").unwrap_or_default(),
+            media,
+        });
+    }
+    Ok(out)
+}
+
+/// Read a `getMediaMMS` answer: the media URLs, as an object keyed "1".."3" or an array.
+pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
+    let CallOutcome::Response {
+        status: 200..=299,
+        body,
+    } = outcome
+    else {
+        return Err(match classify(outcome) {
+            Answer::Failed(f) => f,
+            Answer::Sent { .. } => classify_status("unexpected"),
+        });
+    };
+    let Ok(value) = json::parse(body) else {
+        return Err(failure(
+            FailureClass::Transient,
+            "not JSON",
+            "VoIP.ms sent an unreadable answer".into(),
+        ));
+    };
+    match value.get("status").and_then(Value::as_str) {
+        Some("success") => {}
+        Some(other) => return Err(classify_status(other)),
+        None => {
+            return Err(failure(
+                FailureClass::Transient,
+                "no status",
+                "VoIP.ms sent an answer without a status".into(),
+            ));
+        }
+    }
+    let urls = match value.get("media") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Object(members)) => members
+            .iter()
+            .filter_map(|(_, v)| v.as_str())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(urls
+        .into_iter()
+        .filter(|u: &String| !u.is_empty())
+        .collect())
 }
 
 /// The classification and wording of a VoIP.ms error status (voipms.md §4.2).
@@ -454,6 +648,70 @@ mod tests {
         let f = failed(response(r#"{"status":"<script>alert(1)</script>"}"#));
         assert_eq!(f.status, "scriptalert1script");
         assert!(!f.text.contains('<'));
+    }
+
+    #[test]
+    fn list_rows_in_every_shape() {
+        let body = r#"{"status":"success","sms":[
+            {"id":"200000001","date":"2025-07-20 16:24:16","type":"1","did":"5552345678","contact":"+15559998888",
+             "message":"pic","col_media1":"","col_media2":"","col_media3":"","media":["https://m/1.jpg"]},
+            {"id":100000001,"date":"2025-07-20 16:20:00","type":"1","did":"5552345678","contact":"5559998888",
+             "message":"hello","carrier_status":"Information not available"},
+            {"id":"200000002","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "col_media1":"https://m/2.jpg","col_media2":"","col_media3":""},
+            {"date":"no id: skipped"}]}"#;
+        let r = rows(&CallOutcome::Response {
+            status: 200,
+            body: body.into(),
+        })
+        .unwrap();
+        assert_eq!(r.len(), 3);
+        assert!(r[0].mms && r[0].media == vec!["https://m/1.jpg".to_string()]);
+        assert!(!r[1].mms && r[1].id == "100000001" && r[1].message == "hello");
+        assert_eq!(r[2].media, vec!["https://m/2.jpg".to_string()]);
+        assert_eq!(
+            rows(&CallOutcome::Response {
+                status: 200,
+                body: r#"{"status":"no_sms"}"#.into()
+            }),
+            Ok(vec![])
+        );
+        assert_eq!(
+            rows(&CallOutcome::Response {
+                status: 200,
+                body: r#"{"status":"invalid_did"}"#.into()
+            })
+            .unwrap_err()
+            .class,
+            FailureClass::Operator
+        );
+        assert_eq!(
+            rows(&CallOutcome::NotSent("x".into())).unwrap_err().class,
+            FailureClass::Transient
+        );
+    }
+
+    #[test]
+    fn media_as_object_or_array() {
+        let object =
+            r#"{"status":"success","id":"1","date":"x","media":{"1":"https://a","2":"https://b"}}"#;
+        assert_eq!(
+            media(&CallOutcome::Response {
+                status: 200,
+                body: object.into()
+            })
+            .unwrap(),
+            vec!["https://a", "https://b"]
+        );
+        let array = r#"{"status":"success","media":["https://a"]}"#;
+        assert_eq!(
+            media(&CallOutcome::Response {
+                status: 200,
+                body: array.into()
+            })
+            .unwrap(),
+            vec!["https://a"]
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct InboundMessage {
     pub media: Vec<String>,
     /// `data.payload.received_at` as sent, when present (format not documented).
     pub received_at: Option<String>,
+    /// Whether VoIP.ms calls it an MMS (`data.payload.type`; guessed from media when absent).
+    /// SMS and MMS ids may come from separate sequences, so the kind is part of the id.
+    pub mms: bool,
 }
 
 /// What a webhook body asks of us.
@@ -161,6 +164,11 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         .and_then(Value::as_text)
         .or_else(|| data.get("id").and_then(Value::as_text));
     let id = id.filter(|i| !i.is_empty() && i.len() <= 128);
+    let mms = match payload.get("type").and_then(Value::as_str) {
+        Some(t) if t.eq_ignore_ascii_case("mms") => true,
+        Some(t) if t.eq_ignore_ascii_case("sms") => false,
+        _ => !media.is_empty(),
+    };
     let received_at = payload
         .get("received_at")
         .and_then(Value::as_str)
@@ -173,6 +181,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         text,
         media,
         received_at,
+        mms,
     }))
 }
 

@@ -1,0 +1,229 @@
+//! Backfill: asking VoIP.ms for received messages that never arrived through the webhook.
+//!
+//! At start and then every `voipms.backfill_interval_secs`, for each mapped DID, one
+//! `getMMS all_messages=1 type=1` (every SMS and MMS received) from the cursor's day to today
+//! (voipms.md §6). Rows newer than the cursor (minus a little slack) and older than a grace
+//! period (the webhook's own time to arrive) are handed to the gateway, which drops the ones it
+//! has seen. An MMS row without media gets a `getMediaMMS` first (§6.2: lists often omit it).
+//! The cursor moves only when every DID answered, so a failed run is simply redone.
+
+use crate::core::action::{Action, Outbox};
+use crate::core::phone::Nanp;
+use crate::core::time::{Now, eastern_date, parse_eastern};
+use crate::core::voipms::api::{self, CallOutcome, Request, Row};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Rows this recent are left for the next run: the webhook may still be on its way.
+pub const GRACE_MS: u64 = 2 * 60 * 1000;
+/// Rows this much older than the cursor are looked at again (clock skew, rows dated late).
+pub const SLACK_MS: u64 = 10 * 60 * 1000;
+/// VoIP.ms refuses ranges over 92 days (`invalid_daterange`).
+const MAX_RANGE_DAYS: i64 = 90;
+/// A failed run is retried sooner than the interval, but not in a tight loop.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A received message found by backfill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The DID it was sent to.
+    pub did: Nanp,
+    /// The row, with its media.
+    pub row: Row,
+    /// The row's date as Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// What a finished call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A message to deliver (if not seen).
+    Found(Found),
+    /// The run is over; with `complete`, the cursor may move to `until_ms`.
+    Done {
+        /// Every DID answered.
+        complete: bool,
+        /// The newest time covered.
+        until_ms: u64,
+    },
+    /// A call failed (for the log).
+    Failed(String),
+}
+
+#[derive(Debug)]
+enum Job {
+    List { did: Nanp },
+    Media { did: Nanp, row: Row, at_ms: u64 },
+}
+
+#[derive(Debug)]
+struct Run {
+    from_ms: u64,
+    until_ms: u64,
+    calls_left: usize,
+    failed: bool,
+}
+
+/// The backfill scheduler.
+#[derive(Debug)]
+pub struct Backfill {
+    interval: Option<Duration>,
+    next: Option<Instant>,
+    run: Option<Run>,
+    jobs: HashMap<u64, Job>,
+}
+
+impl Backfill {
+    /// A scheduler; `None` turns backfill off.
+    pub fn new(interval: Option<Duration>) -> Backfill {
+        Backfill {
+            interval,
+            next: None,
+            run: None,
+            jobs: HashMap::new(),
+        }
+    }
+
+    /// Run as soon as possible (at start).
+    pub fn start(&mut self, now: Instant) {
+        if self.interval.is_some() {
+            self.next = Some(now);
+        }
+    }
+
+    /// When the next run is due (none while one runs).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.run.is_some() { None } else { self.next }
+    }
+
+    /// Whether `job` is one of ours.
+    pub fn owns(&self, job: u64) -> bool {
+        self.jobs.contains_key(&job)
+    }
+
+    /// Start a run if one is due: one list call per DID, from `cursor_ms`.
+    pub fn poll(
+        &mut self,
+        now: Now,
+        dids: &[Nanp],
+        cursor_ms: u64,
+        next_job: &mut u64,
+        out: &mut Outbox,
+    ) {
+        let due = self.run.is_none() && self.next.is_some_and(|t| now.mono >= t);
+        if !due || dids.is_empty() {
+            return;
+        }
+        let now_secs = (now.wall_ms / 1000) as i64;
+        let oldest = (now_secs - MAX_RANGE_DAYS * 86_400).max(0) as u64 * 1000;
+        let from_ms = cursor_ms.saturating_sub(SLACK_MS).max(oldest);
+        let until_ms = now.wall_ms.saturating_sub(GRACE_MS);
+        let (from, to) = (
+            eastern_date((from_ms / 1000) as i64),
+            eastern_date(now_secs),
+        );
+        for did in dids {
+            *next_job += 1;
+            self.jobs.insert(*next_job, Job::List { did: *did });
+            out.push_back(Action::VoipmsCall {
+                job: *next_job,
+                request: Request::Received {
+                    did: *did,
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+            });
+        }
+        self.run = Some(Run {
+            from_ms,
+            until_ms,
+            calls_left: dids.len(),
+            failed: false,
+        });
+    }
+
+    /// A call of ours finished.
+    pub fn result(
+        &mut self,
+        job: u64,
+        outcome: &CallOutcome,
+        now: Now,
+        next_job: &mut u64,
+        out: &mut Outbox,
+    ) -> Vec<Progress> {
+        let Some(job) = self.jobs.remove(&job) else {
+            return Vec::new();
+        };
+        let mut progress = Vec::new();
+        let Some(run) = self.run.as_mut() else {
+            return progress;
+        };
+        run.calls_left = run.calls_left.saturating_sub(1);
+        match job {
+            Job::List { did } => match api::rows(outcome) {
+                Ok(rows) => {
+                    for row in rows {
+                        let Some(at) = parse_eastern(&row.date) else {
+                            continue;
+                        };
+                        let at_ms = (at.max(0) as u64) * 1000;
+                        if at_ms < run.from_ms || at_ms > run.until_ms {
+                            continue;
+                        }
+                        if row.mms && row.media.is_empty() {
+                            *next_job += 1;
+                            let request = Request::Media { id: row.id.clone() };
+                            self.jobs.insert(*next_job, Job::Media { did, row, at_ms });
+                            run.calls_left += 1;
+                            out.push_back(Action::VoipmsCall {
+                                job: *next_job,
+                                request,
+                            });
+                        } else {
+                            progress.push(Progress::Found(Found { did, row, at_ms }));
+                        }
+                    }
+                }
+                Err(f) => {
+                    run.failed = true;
+                    progress.push(Progress::Failed(format!(
+                        "backfill for DID {did} failed: {}",
+                        f.status
+                    )));
+                }
+            },
+            Job::Media {
+                did,
+                mut row,
+                at_ms,
+            } => match api::media(outcome) {
+                Ok(media) => {
+                    row.media = media;
+                    progress.push(Progress::Found(Found { did, row, at_ms }));
+                }
+                Err(f) => {
+                    run.failed = true;
+                    progress.push(Progress::Failed(format!(
+                        "backfill could not fetch an MMS's media: {}",
+                        f.status
+                    )));
+                }
+            },
+        }
+        if run.calls_left == 0 {
+            let complete = !run.failed;
+            progress.push(Progress::Done {
+                complete,
+                until_ms: run.until_ms,
+            });
+            self.run = None;
+            let wait = match (complete, self.interval) {
+                (true, Some(i)) => i,
+                (false, Some(i)) => i.min(RETRY_AFTER),
+                (_, None) => Duration::MAX,
+            };
+            self.next = now.mono.checked_add(wait);
+        }
+        progress
+    }
+}
