@@ -13,14 +13,9 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// Read and validate `path`. Every problem is returned, each naming the key or the file.
 pub fn load(path: &Path) -> Result<Config, Vec<String>> {
-    let text = read_limited(path, MAX_CONFIG_BYTES).map_err(|e| {
-        vec![format!(
-            "cannot read config file \"{}\": {e}",
-            path.display()
-        )]
-    })?;
-    let value =
-        json::parse(&text).map_err(|e| vec![ConfigError::NotJson(e.to_string()).to_string()])?;
+    let text = read_limited(path, MAX_CONFIG_BYTES)
+        .map_err(|e| vec![format!("cannot read config file \"{}\": {e}", path.display())])?;
+    let value = json::parse(&text).map_err(|e| vec![ConfigError::NotJson(e.to_string()).to_string()])?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let mut files = SecretFiles::new();
@@ -30,8 +25,7 @@ pub fn load(path: &Path) -> Result<Config, Vec<String>> {
             .map_err(|e| format!("cannot read \"{}\": {e}", resolved.display()));
         files.insert(key, result);
     }
-    Config::from_value(&value, &files)
-        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    Config::from_value(&value, &files).map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
 fn resolve(file: &str, credentials: Option<&Path>, base: &Path) -> PathBuf {
@@ -61,17 +55,8 @@ mod tests {
     #[test]
     fn relative_secret_paths() {
         let base = Path::new("/etc/voipms-xmpp");
-        assert_eq!(
-            resolve("/run/s", Some(Path::new("/c")), base),
-            PathBuf::from("/run/s")
-        );
-        assert_eq!(
-            resolve("s", Some(Path::new("/c")), base),
-            PathBuf::from("/c/s")
-        );
-        assert_eq!(
-            resolve("s", None, base),
-            PathBuf::from("/etc/voipms-xmpp/s")
-        );
+        assert_eq!(resolve("/run/s", Some(Path::new("/c")), base), PathBuf::from("/run/s"));
+        assert_eq!(resolve("s", Some(Path::new("/c")), base), PathBuf::from("/c/s"));
+        assert_eq!(resolve("s", None, base), PathBuf::from("/etc/voipms-xmpp/s"));
     }
 }

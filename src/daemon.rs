@@ -111,18 +111,14 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 fn now() -> Now {
-    Now {
-        mono: Instant::now(),
-        wall_ms: wall_ms(),
-    }
+    Now { mono: Instant::now(), wall_ms: wall_ms() }
 }
 
 /// 64 random bits for ids and jitter, from the kernel (time and pid if that fails).
 fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_ok();
+    let ok =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
     if ok {
         u64::from_le_bytes(bytes)
     } else {
@@ -138,22 +134,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     let listener = std::net::TcpListener::bind(config.webhook.listen)
         .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
-    let listener = smol::net::TcpListener::try_from(listener)
-        .map_err(|e| RunError::Bind(local.to_string(), e))?;
-    let signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-            .map_err(RunError::Signals)?;
-    logger::line(
-        Level::Info,
-        &format!("voipms-xmpp {} starting", env!("CARGO_PKG_VERSION")),
-    );
-    logger::line(
-        Level::Info,
-        &format!("webhook listening on http://{local}{}", config.webhook.path),
-    );
+    let local = listener.local_addr().map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
+    let listener = smol::net::TcpListener::try_from(listener).map_err(|e| RunError::Bind(local.to_string(), e))?;
+    let signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        .map_err(RunError::Signals)?;
+    logger::line(Level::Info, &format!("voipms-xmpp {} starting", env!("CARGO_PKG_VERSION")));
+    logger::line(Level::Info, &format!("webhook listening on http://{local}{}", config.webhook.path));
 
     let ex = Arc::new(Executor::new());
     let (events_tx, events_rx) = smol::channel::bounded::<Event>(EVENT_QUEUE);
@@ -182,26 +168,14 @@ pub fn run(config: Config) -> Result<(), RunError> {
                     }
                     let attempted: Vec<String> = ops
                         .iter()
-                        .filter_map(|op| {
-                            if let Op::Write(r) = op {
-                                Some(r.id.clone())
-                            } else {
-                                None
-                            }
-                        })
+                        .filter_map(|op| if let Op::Write(r) = op { Some(r.id.clone()) } else { None })
                         .collect();
                     let result = spool.apply(ops);
                     // Report the writes first (webhooks wait on them), then tidy.
                     let event = match result {
                         Ok(ids) if ids.is_empty() => None,
-                        Ok(ids) => Some(Event::Spool {
-                            ids,
-                            result: Ok(()),
-                        }),
-                        Err(e) => Some(Event::Spool {
-                            ids: attempted,
-                            result: Err(e.to_string()),
-                        }),
+                        Ok(ids) => Some(Event::Spool { ids, result: Ok(()) }),
+                        Err(e) => Some(Event::Spool { ids: attempted, result: Err(e.to_string()) }),
                     };
                     if let Some(event) = event {
                         if events.send_blocking(event).is_err() {
@@ -218,10 +192,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 }
             })
             .map_err(|e| {
-                RunError::Spool(crate::spool::SpoolError {
-                    context: "cannot start the spool thread".into(),
-                    source: e,
-                })
+                RunError::Spool(crate::spool::SpoolError { context: "cannot start the spool thread".into(), source: e })
             })?
     };
 
@@ -235,19 +206,14 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let (jobs_tx, jobs_rx) = smol::channel::unbounded::<(u64, Request)>();
     for i in 0..crate::core::outbound::MAX_IN_FLIGHT {
         let (client, jobs, events) = (client.clone(), jobs_rx.clone(), events_tx.clone());
-        let _ = std::thread::Builder::new()
-            .name(format!("voipms-{i}"))
-            .spawn(move || {
-                while let Ok((job, request)) = jobs.recv_blocking() {
-                    let outcome = client.call(&request);
-                    if events
-                        .send_blocking(Event::Voipms { job, outcome })
-                        .is_err()
-                    {
-                        break;
-                    }
+        let _ = std::thread::Builder::new().name(format!("voipms-{i}")).spawn(move || {
+            while let Ok((job, request)) = jobs.recv_blocking() {
+                let outcome = client.call(&request);
+                if events.send_blocking(Event::Voipms { job, outcome }).is_err() {
+                    break;
                 }
-            });
+            }
+        });
     }
 
     let seed = random_seed();
@@ -255,16 +221,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let mut gateway = Gateway::new(config.clone(), &boot, seed);
     gateway.restore(opened.records, &opened.seen_log, now());
 
-    let settings = webhook::Settings {
-        path: config.webhook.path.clone(),
-        key: config.webhook.key.clone(),
-    };
-    let webhook_task = ex.spawn(webhook::serve(
-        ex.clone(),
-        listener,
-        settings,
-        events_tx.clone(),
-    ));
+    let settings = webhook::Settings { path: config.webhook.path.clone(), key: config.webhook.key.clone() };
+    let webhook_task = ex.spawn(webhook::serve(ex.clone(), listener, settings, events_tx.clone()));
     let signal_events = events_tx.clone();
     ex.spawn(async move {
         let mut signals = signals;
@@ -332,10 +290,7 @@ impl Shell {
         self.execute(gateway);
         let mut hard_stop: Option<Instant> = None;
         while !self.stopped {
-            let deadline = [gateway.poll_timeout(), hard_stop]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [gateway.poll_timeout(), hard_stop].into_iter().flatten().min();
             let next = match deadline {
                 Some(at) => {
                     smol::future::or(async { events.recv().await.ok() }, async {
@@ -402,21 +357,13 @@ impl Shell {
             Event::Webhook { message, reply } => {
                 self.next_token += 1;
                 self.replies.insert(self.next_token, reply);
-                gateway.handle(
-                    t,
-                    Input::Webhook {
-                        token: self.next_token,
-                        message,
-                    },
-                );
+                gateway.handle(t, Input::Webhook { token: self.next_token, message });
             }
             Event::Spool { ids, result } => match result {
                 Ok(()) => gateway.handle(t, Input::SpoolSynced(ids)),
                 Err(reason) => gateway.handle(t, Input::SpoolFailed { ids, reason }),
             },
-            Event::Voipms { job, outcome } => {
-                gateway.handle(t, Input::VoipmsResult { job, outcome })
-            }
+            Event::Voipms { job, outcome } => gateway.handle(t, Input::VoipmsResult { job, outcome }),
             Event::Signal => gateway.handle(t, Input::Shutdown),
         }
     }
@@ -433,11 +380,8 @@ impl Shell {
                     if let Some(old) = self.conn_task.take() {
                         old.detach();
                     }
-                    self.conn_task = Some(self.ex.spawn(xmpp_conn::run(
-                        self.next_conn,
-                        self.server.clone(),
-                        self.events.clone(),
-                    )));
+                    self.conn_task =
+                        Some(self.ex.spawn(xmpp_conn::run(self.next_conn, self.server.clone(), self.events.clone())));
                 }
                 Action::XmppWrite(xml) => {
                     if let Some(w) = &self.writer {

@@ -73,11 +73,7 @@ fn main() -> ExitCode {
         Some(Command::Check(c)) => match config_file::load(&c.config) {
             Ok(config) => {
                 let dids: usize = config.users.iter().map(|u| u.dids.len()).sum();
-                println!(
-                    "{}: valid ({} users, {dids} DIDs)",
-                    c.config.display(),
-                    config.users.len()
-                );
+                println!("{}: valid ({} users, {dids} DIDs)", c.config.display(), config.users.len());
                 ExitCode::SUCCESS
             }
             Err(errors) => {

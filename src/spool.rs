@@ -58,10 +58,7 @@ impl std::error::Error for SpoolError {
 }
 
 fn ctx<T>(r: io::Result<T>, what: impl FnOnce() -> String) -> Result<T, SpoolError> {
-    r.map_err(|source| SpoolError {
-        context: what(),
-        source,
-    })
+    r.map_err(|source| SpoolError { context: what(), source })
 }
 
 /// What was found at start.
@@ -105,33 +102,23 @@ pub struct Spool {
 /// window can deliver those records once more, never lose one.
 pub const TIDY_AFTER: Duration = Duration::from_secs(1);
 
-const LEFT_BEHIND: &str = "could not remove delivered messages from the spool (they may be delivered again after a restart)";
+const LEFT_BEHIND: &str =
+    "could not remove delivered messages from the spool (they may be delivered again after a restart)";
 
 fn mkdir(path: &Path) -> Result<(), SpoolError> {
-    ctx(
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(path),
-        || format!("cannot create \"{}\"", path.display()),
-    )
+    ctx(fs::DirBuilder::new().recursive(true).mode(0o700).create(path), || {
+        format!("cannot create \"{}\"", path.display())
+    })
 }
 
 fn sync_dir(path: &Path) -> Result<(), SpoolError> {
-    ctx(File::open(path).and_then(|d| d.sync_all()), || {
-        format!("cannot sync directory \"{}\"", path.display())
-    })
+    ctx(File::open(path).and_then(|d| d.sync_all()), || format!("cannot sync directory \"{}\"", path.display()))
 }
 
 /// Write `data` to `tmp`, fsync it, and rename it to `dest` (the directory is synced by the caller).
 fn write_durably(tmp: &Path, dest: &Path, data: &[u8]) -> Result<(), SpoolError> {
     let write = || -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(tmp, dest)
@@ -160,37 +147,23 @@ impl Spool {
             mkdir(d)?;
         }
         let mut warnings = Vec::new();
-        let set_aside =
-            |path: &Path, why: &str, warnings: &mut Vec<String>| -> Result<(), SpoolError> {
-                mkdir(&corrupt_dir)?;
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let dest = corrupt_dir.join(format!("{}-{name}", std::process::id()));
-                ctx(fs::rename(path, &dest), || {
-                    format!("cannot move \"{}\" aside", path.display())
-                })?;
-                warnings.push(format!(
-                    "{why}: \"{}\" was set aside as \"{}\"",
-                    path.display(),
-                    dest.display()
-                ));
-                Ok(())
-            };
+        let set_aside = |path: &Path, why: &str, warnings: &mut Vec<String>| -> Result<(), SpoolError> {
+            mkdir(&corrupt_dir)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dest = corrupt_dir.join(format!("{}-{name}", std::process::id()));
+            ctx(fs::rename(path, &dest), || format!("cannot move \"{}\" aside", path.display()))?;
+            warnings.push(format!("{why}: \"{}\" was set aside as \"{}\"", path.display(), dest.display()));
+            Ok(())
+        };
 
         // A batch in tmp/ was never renamed into new/, so it was never acknowledged.
-        for entry in ctx(fs::read_dir(&tmp_dir), || {
-            format!("cannot list \"{}\"", tmp_dir.display())
-        })? {
+        for entry in ctx(fs::read_dir(&tmp_dir), || format!("cannot list \"{}\"", tmp_dir.display()))? {
             let path = ctx(entry, || "cannot list the spool".into())?.path();
             set_aside(&path, "a half-written spool file was found", &mut warnings)?;
         }
 
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
-        for entry in ctx(fs::read_dir(&new_dir), || {
-            format!("cannot list \"{}\"", new_dir.display())
-        })? {
+        for entry in ctx(fs::read_dir(&new_dir), || format!("cannot list \"{}\"", new_dir.display()))? {
             let path = ctx(entry, || "cannot list the spool".into())?.path();
             let number = path
                 .file_name()
@@ -209,19 +182,14 @@ impl Spool {
             let text = match fs::read(path) {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 Err(e) => {
-                    return Err(SpoolError {
-                        context: format!("cannot read \"{}\"", path.display()),
-                        source: e,
-                    });
+                    return Err(SpoolError { context: format!("cannot read \"{}\"", path.display()), source: e });
                 }
             };
             let mut damaged = false;
             for line in text.lines().filter(|l| !l.is_empty()) {
                 match decode_line(line) {
                     Ok(record) => {
-                        let newer = best
-                            .get(&record.id)
-                            .is_none_or(|(_, r)| record.rev >= r.rev);
+                        let newer = best.get(&record.id).is_none_or(|(_, r)| record.rev >= r.rev);
                         if newer {
                             best.insert(record.id.clone(), (*n, record));
                         }
@@ -233,10 +201,11 @@ impl Spool {
                 // Keep a copy of the damaged file for the operator; its good lines are live.
                 let copy = corrupt_dir.join(format!("{}-{}", std::process::id(), batch_name(*n)));
                 mkdir(&corrupt_dir)?;
-                ctx(fs::copy(path, &copy), || {
-                    format!("cannot copy \"{}\" aside", path.display())
-                })?;
-                warnings.push(format!("a damaged spool file was found: its readable messages were kept and a copy is in \"{}\"", copy.display()));
+                ctx(fs::copy(path, &copy), || format!("cannot copy \"{}\" aside", path.display()))?;
+                warnings.push(format!(
+                    "a damaged spool file was found: its readable messages were kept and a copy is in \"{}\"",
+                    copy.display()
+                ));
             }
         }
 
@@ -275,12 +244,7 @@ impl Spool {
                 });
             }
         };
-        Ok(Opened {
-            seen_log,
-            spool,
-            records,
-            warnings,
-        })
+        Ok(Opened { seen_log, spool, records, warnings })
     }
 
     /// Apply a group of operations. Returns the ids written, all of which are durably on disk
@@ -336,11 +300,7 @@ impl Spool {
             let n = self.next_batch;
             self.next_batch += 1;
             let name = batch_name(n);
-            write_durably(
-                &self.tmp_dir.join(&name),
-                &self.new_dir.join(&name),
-                batch.as_bytes(),
-            )?;
+            write_durably(&self.tmp_dir.join(&name), &self.new_dir.join(&name), batch.as_bytes())?;
             // The new batch is durable before any older copy of its records can be deleted.
             sync_dir(&self.new_dir)?;
             for r in writes.iter().filter(|r| r.kind() != Kind::Unrouted) {
@@ -380,19 +340,11 @@ impl Spool {
     /// until the record is gone, and `tidy` syncs the log within a second.
     fn seen_append(&mut self, lines: &str) -> Result<(), SpoolError> {
         if self.seen_file.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&self.seen_path);
-            self.seen_file = Some(ctx(file, || {
-                format!("cannot open \"{}\"", self.seen_path.display())
-            })?);
+            let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&self.seen_path);
+            self.seen_file = Some(ctx(file, || format!("cannot open \"{}\"", self.seen_path.display()))?);
         }
         if let Some(f) = self.seen_file.as_mut() {
-            ctx(f.write_all(lines.as_bytes()), || {
-                format!("cannot write \"{}\"", self.seen_path.display())
-            })?;
+            ctx(f.write_all(lines.as_bytes()), || format!("cannot write \"{}\"", self.seen_path.display()))?;
             self.seen_unsynced = true;
         }
         Ok(())
@@ -400,11 +352,7 @@ impl Spool {
 
     fn seen_rewrite(&mut self, text: &str) -> Result<(), SpoolError> {
         self.seen_file = None;
-        write_durably(
-            &self.tmp_dir.join("seen.log"),
-            &self.seen_path,
-            text.as_bytes(),
-        )?;
+        write_durably(&self.tmp_dir.join("seen.log"), &self.seen_path, text.as_bytes())?;
         sync_dir(self.seen_path.parent().unwrap_or(Path::new(".")))?;
         self.seen_unsynced = false;
         Ok(())
@@ -416,10 +364,7 @@ impl Spool {
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(SpoolError {
-                context: format!("cannot remove \"{}\"", path.display()),
-                source: e,
-            }),
+            Err(e) => Err(SpoolError { context: format!("cannot remove \"{}\"", path.display()), source: e }),
         }
     }
 
@@ -441,12 +386,8 @@ impl Spool {
                 warnings.push(format!("{LEFT_BEHIND}: {e}"));
             }
         }
-        let due: Vec<u64> = self
-            .dirty
-            .iter()
-            .filter(|(_, since)| force || since.elapsed() >= TIDY_AFTER)
-            .map(|(n, _)| *n)
-            .collect();
+        let due: Vec<u64> =
+            self.dirty.iter().filter(|(_, since)| force || since.elapsed() >= TIDY_AFTER).map(|(n, _)| *n).collect();
         for n in &due {
             self.dirty.remove(n);
         }
@@ -473,16 +414,13 @@ impl Spool {
                 changed = true;
                 continue;
             }
-            let text = ctx(fs::read(&path), || {
-                format!("cannot read \"{}\"", path.display())
-            })?;
+            let text = ctx(fs::read(&path), || format!("cannot read \"{}\"", path.display()))?;
             let text = String::from_utf8_lossy(&text);
             let mut kept = String::new();
             let mut dropped = false;
             for line in text.lines().filter(|l| !l.is_empty()) {
-                let keep = decode_line(line).is_ok_and(|r| {
-                    live.contains(&r.id) && self.index.get(&r.id) == Some(&(n, r.rev))
-                });
+                let keep =
+                    decode_line(line).is_ok_and(|r| live.contains(&r.id) && self.index.get(&r.id) == Some(&(n, r.rev)));
                 if keep {
                     kept.push_str(line);
                     kept.push('\n');
@@ -514,15 +452,7 @@ impl Spool {
 
 /// Record ids are ours (`boot-seq`), but a file name must never escape its directory.
 fn safe_name(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -566,20 +496,12 @@ mod tests {
     fn writes_survive_reopen_in_order() {
         let dir = temp_dir("reopen");
         let mut s = Spool::open(&dir).unwrap().spool;
-        let ids = s
-            .apply(vec![
-                Op::Write(Box::new(inbound(2, 0))),
-                Op::Write(Box::new(inbound(1, 0))),
-            ])
-            .unwrap();
+        let ids = s.apply(vec![Op::Write(Box::new(inbound(2, 0))), Op::Write(Box::new(inbound(1, 0)))]).unwrap();
         assert_eq!(ids, vec!["b-2".to_string(), "b-1".to_string()]);
         s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
         let opened = Spool::open(&dir).unwrap();
         assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
-        assert_eq!(
-            opened.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(opened.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -587,11 +509,7 @@ mod tests {
     fn removal_unlinks_dead_batches_and_rewrites_partly_dead_ones_when_tidying() {
         let dir = temp_dir("remove");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![
-            Op::Write(Box::new(inbound(1, 0))),
-            Op::Write(Box::new(inbound(2, 0))),
-        ])
-        .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(1, 0))), Op::Write(Box::new(inbound(2, 0)))]).unwrap();
         s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
         s.apply(vec![Op::Remove("b-1".into())]).unwrap();
         assert_eq!(s.len(), 2);
@@ -600,10 +518,7 @@ mod tests {
         assert!(s.tidy(false).is_empty());
         assert_eq!(Spool::open(&dir).unwrap().records.len(), 3, "not due yet");
         assert!(s.tidy(true).is_empty());
-        assert_eq!(
-            Spool::open(&dir).unwrap().records,
-            vec![inbound(2, 0), inbound(3, 0)]
-        );
+        assert_eq!(Spool::open(&dir).unwrap().records, vec![inbound(2, 0), inbound(3, 0)]);
         assert_eq!(batch_files(&dir), 2);
         // A batch whose records are all gone is unlinked at the next tidy, due or not.
         s.apply(vec![Op::Remove("b-3".into())]).unwrap();
@@ -620,21 +535,13 @@ mod tests {
     fn a_new_revision_replaces_the_old_one() {
         let dir = temp_dir("rev");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![
-            Op::Write(Box::new(inbound(1, 0))),
-            Op::Write(Box::new(inbound(2, 0))),
-        ])
-        .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(1, 0))), Op::Write(Box::new(inbound(2, 0)))]).unwrap();
         s.apply(vec![Op::Write(Box::new(inbound(1, 1)))]).unwrap();
         let records = Spool::open(&dir).unwrap().records;
         assert_eq!(records, vec![inbound(1, 1), inbound(2, 0)]);
         // Write then remove in one group: gone.
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![
-            Op::Write(Box::new(inbound(3, 0))),
-            Op::Remove("b-3".into()),
-        ])
-        .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(3, 0))), Op::Remove("b-3".into())]).unwrap();
         assert_eq!(Spool::open(&dir).unwrap().records.len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -657,26 +564,11 @@ mod tests {
     fn half_written_and_damaged_files_are_set_aside_not_fatal() {
         let dir = temp_dir("damage");
         let mut s = Spool::open(&dir).unwrap().spool;
-        s.apply(vec![
-            Op::Write(Box::new(inbound(1, 0))),
-            Op::Write(Box::new(inbound(2, 0))),
-        ])
-        .unwrap();
-        fs::write(
-            dir.join("spool/tmp/0000000000000042.batch"),
-            "{\"v\":1,\"id\":\"half",
-        )
-        .unwrap();
+        s.apply(vec![Op::Write(Box::new(inbound(1, 0))), Op::Write(Box::new(inbound(2, 0)))]).unwrap();
+        fs::write(dir.join("spool/tmp/0000000000000042.batch"), "{\"v\":1,\"id\":\"half").unwrap();
         let path = dir.join("spool/new").join(batch_name(1));
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(
-            &path,
-            format!(
-                "{}garbage line\n",
-                text.lines().next().unwrap().to_owned() + "\n"
-            ),
-        )
-        .unwrap();
+        fs::write(&path, format!("{}garbage line\n", text.lines().next().unwrap().to_owned() + "\n")).unwrap();
         let opened = Spool::open(&dir).unwrap();
         assert_eq!(opened.records, vec![inbound(1, 0)]);
         assert_eq!(opened.warnings.len(), 2, "{:?}", opened.warnings);
@@ -711,9 +603,7 @@ mod tests {
         let dir = temp_dir("ro");
         let mut s = Spool::open(&dir).unwrap().spool;
         fs::remove_dir_all(&dir).unwrap();
-        let e = s
-            .apply(vec![Op::Write(Box::new(inbound(1, 0)))])
-            .unwrap_err();
+        let e = s.apply(vec![Op::Write(Box::new(inbound(1, 0)))]).unwrap_err();
         assert!(e.to_string().starts_with("cannot write"), "{e}");
     }
 }

@@ -43,12 +43,7 @@ impl VoipmsClient {
             .timeout_recv_body(Some(timeout))
             .user_agent(concat!("voipms-xmpp/", env!("CARGO_PKG_VERSION")))
             .build();
-        VoipmsClient {
-            agent: config.new_agent(),
-            url: url.to_string(),
-            username: username.to_string(),
-            password,
-        }
+        VoipmsClient { agent: config.new_agent(), url: url.to_string(), username: username.to_string(), password }
     }
 
     /// Make one call (blocking; run it on a worker thread).
@@ -70,16 +65,8 @@ impl VoipmsClient {
         match result {
             Ok(mut response) => {
                 let status = response.status().as_u16();
-                match response
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_ANSWER_BYTES)
-                    .read_to_vec()
-                {
-                    Ok(bytes) => CallOutcome::Response {
-                        status,
-                        body: String::from_utf8_lossy(&bytes).into_owned(),
-                    },
+                match response.body_mut().with_config().limit(MAX_ANSWER_BYTES).read_to_vec() {
+                    Ok(bytes) => CallOutcome::Response { status, body: String::from_utf8_lossy(&bytes).into_owned() },
                     Err(e) => CallOutcome::NoAnswer(describe(&e)),
                 }
             }
@@ -140,8 +127,7 @@ pub fn multipart(fields: &[(&str, &str)]) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
-                .as_bytes(),
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
         );
         body.extend_from_slice(value.as_bytes());
         body.extend_from_slice(b"\r\n");
@@ -157,10 +143,7 @@ mod tests {
     #[test]
     fn multipart_encoding() {
         let (ct, body) = multipart(&[("method", "sendSMS"), ("message", "héllo\r\nworld")]);
-        assert_eq!(
-            ct,
-            "multipart/form-data; boundary=voipms-xmpp-boundary-7f3a9c"
-        );
+        assert_eq!(ct, "multipart/form-data; boundary=voipms-xmpp-boundary-7f3a9c");
         let text = String::from_utf8(body).unwrap();
         assert_eq!(
             text,
@@ -175,12 +158,7 @@ mod tests {
     #[test]
     fn unreachable_is_not_sent() {
         // Port 1 on loopback refuses connections.
-        let c = VoipmsClient::new(
-            "http://127.0.0.1:1/api",
-            "u",
-            Secret::new("p".into()),
-            Duration::from_secs(2),
-        );
+        let c = VoipmsClient::new("http://127.0.0.1:1/api", "u", Secret::new("p".into()), Duration::from_secs(2));
         let r = Request::Send {
             did: crate::core::phone::Nanp::parse("5552345678").unwrap(),
             dst: crate::core::phone::Nanp::parse("5557654321").unwrap(),
@@ -190,10 +168,6 @@ mod tests {
                 media: vec![],
             },
         };
-        assert!(
-            matches!(c.call(&r), CallOutcome::NotSent(_)),
-            "{:?}",
-            c.call(&r)
-        );
+        assert!(matches!(c.call(&r), CallOutcome::NotSent(_)), "{:?}", c.call(&r));
     }
 }

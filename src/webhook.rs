@@ -53,12 +53,7 @@ pub struct Settings {
 }
 
 /// Accept connections until the task is cancelled.
-pub async fn serve(
-    ex: Arc<Executor<'static>>,
-    listener: TcpListener,
-    settings: Settings,
-    events: Sender<Event>,
-) {
+pub async fn serve(ex: Arc<Executor<'static>>, listener: TcpListener, settings: Settings, events: Sender<Event>) {
     let active = Arc::new(AtomicUsize::new(0));
     loop {
         let stream = match listener.accept().await {
@@ -106,11 +101,7 @@ fn reply(status: StatusCode, text: &str) -> http_types::Result<Response> {
     Ok(res)
 }
 
-async fn handle(
-    mut req: Request,
-    settings: Settings,
-    events: Sender<Event>,
-) -> http_types::Result<Response> {
+async fn handle(mut req: Request, settings: Settings, events: Sender<Event>) -> http_types::Result<Response> {
     if req.url().path() != settings.path {
         return reply(StatusCode::NotFound, "not found\n");
     }
@@ -119,11 +110,7 @@ async fn handle(
         res.insert_header("Allow", "POST");
         return Ok(res);
     }
-    let key = req
-        .url()
-        .query_pairs()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.into_owned());
+    let key = req.url().query_pairs().find(|(k, _)| k == "key").map(|(_, v)| v.into_owned());
     match key {
         None => return reply(StatusCode::Unauthorized, "missing key\n"),
         Some(k) if !settings.key.matches(k.as_bytes()) => {
@@ -135,16 +122,9 @@ async fn handle(
         return reply(StatusCode::PayloadTooLarge, "body too large\n");
     }
     let mut body = Vec::new();
-    let read = req
-        .take_body()
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut body)
-        .await;
+    let read = req.take_body().take(MAX_BODY_BYTES as u64 + 1).read_to_end(&mut body).await;
     if let Err(e) = read {
-        return reply(
-            StatusCode::BadRequest,
-            &format!("could not read the body: {e}\n"),
-        );
+        return reply(StatusCode::BadRequest, &format!("could not read the body: {e}\n"));
     }
     if body.len() > MAX_BODY_BYTES {
         return reply(StatusCode::PayloadTooLarge, "body too large\n");
@@ -155,11 +135,7 @@ async fn handle(
         Err(e) => return reply(StatusCode::BadRequest, &format!("{e}\n")),
     };
     let (tx, rx) = smol::channel::bounded(1);
-    if events
-        .send(Event::Webhook { message, reply: tx })
-        .await
-        .is_err()
-    {
+    if events.send(Event::Webhook { message, reply: tx }).await.is_err() {
         return reply(StatusCode::ServiceUnavailable, "shutting down\n");
     }
     let answer = smol::future::or(async { rx.recv().await.ok() }, async {
@@ -169,10 +145,9 @@ async fn handle(
     .await;
     match answer {
         Some(WebhookReply::Accepted) => reply(StatusCode::Ok, "ok"),
-        Some(WebhookReply::Unavailable) | None => reply(
-            StatusCode::ServiceUnavailable,
-            "cannot store the message now; try again later\n",
-        ),
+        Some(WebhookReply::Unavailable) | None => {
+            reply(StatusCode::ServiceUnavailable, "cannot store the message now; try again later\n")
+        }
     }
 }
 
@@ -205,10 +180,7 @@ fn check_head(st: &mut GuardState, bytes: &[u8]) -> io::Result<()> {
             break;
         }
         if b >= 0x80 || (b < 0x20 && b != b'\r' && b != b'\n' && b != b'\t') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "non-ASCII byte in the request head",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "non-ASCII byte in the request head"));
         }
         st.head_tail = (st.head_tail << 8) | u32::from(b);
         if st.head_tail == u32::from_be_bytes(*b"\r\n\r\n") {
@@ -237,17 +209,12 @@ impl Guarded {
             in_head: true,
             head_tail: 0,
         };
-        Guarded {
-            inner,
-            state: Arc::new(Mutex::new(state)),
-        }
+        Guarded { inner, state: Arc::new(Mutex::new(state)) }
     }
 }
 
 fn lock(state: &Mutex<GuardState>) -> std::sync::MutexGuard<'_, GuardState> {
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn timed_out() -> io::Error {
@@ -263,11 +230,7 @@ fn pending_or_timeout<T>(st: &mut GuardState, cx: &mut Context<'_>) -> Poll<io::
 }
 
 impl smol::io::AsyncRead for Guarded {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let mut st = lock(&this.state);
         if st.response_done {
@@ -281,10 +244,7 @@ impl smol::io::AsyncRead for Guarded {
             st.head_tail = 0;
         }
         if st.budget == 0 {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "webhook request too large",
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "webhook request too large")));
         }
         let n = buf.len().min(st.budget);
         match Pin::new(&mut this.inner).poll_read(cx, &mut buf[..n]) {
@@ -304,11 +264,7 @@ impl smol::io::AsyncRead for Guarded {
 }
 
 impl smol::io::AsyncWrite for Guarded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let mut st = lock(&this.state);
         if st.phase != Phase::Writing {

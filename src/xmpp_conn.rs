@@ -19,11 +19,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Connect to `server` (`host:port`) and run the connection until it closes.
 pub async fn run(conn: u64, server: String, events: Sender<Event>) {
-    let connect = async {
-        TcpStream::connect(server.as_str())
-            .await
-            .map_err(|e| e.to_string())
-    };
+    let connect = async { TcpStream::connect(server.as_str()).await.map_err(|e| e.to_string()) };
     let timeout = async {
         smol::Timer::after(CONNECT_TIMEOUT).await;
         Err(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))
@@ -31,22 +27,13 @@ pub async fn run(conn: u64, server: String, events: Sender<Event>) {
     let stream = match smol::future::or(connect, timeout).await {
         Ok(s) => s,
         Err(why) => {
-            let _ = events
-                .send(Event::XmppConnectFailed {
-                    conn,
-                    reason: format!("{server}: {why}"),
-                })
-                .await;
+            let _ = events.send(Event::XmppConnectFailed { conn, reason: format!("{server}: {why}") }).await;
             return;
         }
     };
     let _ = stream.set_nodelay(true);
     let (tx, rx) = smol::channel::unbounded::<Vec<u8>>();
-    if events
-        .send(Event::XmppConnected { conn, writer: tx })
-        .await
-        .is_err()
-    {
+    if events.send(Event::XmppConnected { conn, writer: tx }).await.is_err() {
         return;
     }
     let writer = async {
@@ -64,14 +51,7 @@ async fn read_loop(conn: u64, mut stream: TcpStream, events: &Sender<Event>) -> 
         match stream.read(&mut buf).await {
             Ok(0) => return "the server closed the connection".into(),
             Ok(n) => {
-                if events
-                    .send(Event::XmppBytes {
-                        conn,
-                        bytes: buf[..n].to_vec(),
-                    })
-                    .await
-                    .is_err()
-                {
+                if events.send(Event::XmppBytes { conn, bytes: buf[..n].to_vec() }).await.is_err() {
                     return "shutting down".into();
                 }
             }

@@ -8,12 +8,7 @@
 use std::path::Path;
 
 /// Pure value types that merely live in forbidden modules.
-const ALLOWED: &[&str] = &[
-    "std::net::SocketAddr",
-    "std::net::IpAddr",
-    "std::net::Ipv4Addr",
-    "std::net::Ipv6Addr",
-];
+const ALLOWED: &[&str] = &["std::net::SocketAddr", "std::net::IpAddr", "std::net::Ipv4Addr", "std::net::Ipv6Addr"];
 
 const FORBIDDEN: &[&str] = &[
     "std::net",
@@ -49,20 +44,13 @@ fn visit(dir: &Path, found: &mut Vec<String>, files: &mut usize) {
             visit(&path, found, files);
         } else if path.extension().is_some_and(|e| e == "rs") {
             *files += 1;
-            if path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with("_tests.rs"))
-            {
+            if path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("_tests.rs")) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).expect("read file");
             let lines: Vec<&str> = text.lines().collect();
             for (n, line) in lines.iter().enumerate() {
-                if line.trim() == "#[cfg(test)]"
-                    && lines
-                        .get(n + 1)
-                        .is_some_and(|next| next.trim() == "mod tests {")
-                {
+                if line.trim() == "#[cfg(test)]" && lines.get(n + 1).is_some_and(|next| next.trim() == "mod tests {") {
                     break;
                 }
                 let mut code = line.split("//").next().unwrap_or("").to_string();
@@ -79,11 +67,7 @@ fn visit(dir: &Path, found: &mut Vec<String>, files: &mut usize) {
                 while let Some(i) = rest.find("crate::") {
                     rest = &rest[i + 7..];
                     if !rest.starts_with("core") {
-                        found.push(format!(
-                            "{}:{}: a crate:: path leaves the core",
-                            path.display(),
-                            n + 1
-                        ));
+                        found.push(format!("{}:{}: a crate:: path leaves the core", path.display(), n + 1));
                     }
                 }
             }
@@ -97,14 +81,6 @@ fn the_core_does_no_io_and_reads_no_clock() {
     let mut found = Vec::new();
     let mut files = 0;
     visit(&core, &mut found, &mut files);
-    assert!(
-        files >= 20,
-        "only {files} files found under {}",
-        core.display()
-    );
-    assert!(
-        found.is_empty(),
-        "sans-IO violations:\n{}",
-        found.join("\n")
-    );
+    assert!(files >= 20, "only {files} files found under {}", core.display());
+    assert!(found.is_empty(), "sans-IO violations:\n{}", found.join("\n"));
 }

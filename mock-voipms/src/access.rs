@@ -38,10 +38,7 @@ impl IpRule {
             if parts[fixed.len()..].iter().any(|p| *p != "*") || fixed.is_empty() {
                 return None;
             }
-            let octets = fixed
-                .iter()
-                .map(|p| p.parse::<u8>().ok())
-                .collect::<Option<Vec<u8>>>()?;
+            let octets = fixed.iter().map(|p| p.parse::<u8>().ok()).collect::<Option<Vec<u8>>>()?;
             return Some(IpRule::Wildcard(octets));
         }
         s.parse().ok().map(IpRule::Exact)
@@ -73,10 +70,7 @@ impl IpRule {
 
 /// Is `ip` allowed by any of `rules`?
 pub(crate) fn ip_allowed(rules: &[String], ip: IpAddr) -> bool {
-    rules
-        .iter()
-        .filter_map(|r| IpRule::parse(r))
-        .any(|r| r.matches(ip))
+    rules.iter().filter_map(|r| IpRule::parse(r)).any(|r| r.matches(ip))
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as plain IPv4.
@@ -109,19 +103,9 @@ mod tests {
         assert!(ok("203.0.*.*", "203.0.9.5"));
         assert!(!ok("203.0.113.*", "203.0.112.5"));
         assert!(ok("::1", "::1"));
-        for bad in [
-            "",
-            "*.1.2.3",
-            "1.2.*.4",
-            "1.2.3.0/33",
-            "host.example",
-            "1.2.3.*.*",
-        ] {
+        for bad in ["", "*.1.2.3", "1.2.*.4", "1.2.3.0/33", "host.example", "1.2.3.*.*"] {
             assert_eq!(IpRule::parse(bad), None, "{bad}");
         }
-        assert_eq!(
-            normalise("::ffff:127.0.0.1".parse().unwrap()),
-            "127.0.0.1".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(normalise("::ffff:127.0.0.1".parse().unwrap()), "127.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

@@ -72,10 +72,7 @@ pub(crate) fn status(s: &str) -> Value {
 
 /// The `status` of an answer (empty if none).
 pub(crate) fn status_of(v: &Value) -> String {
-    v.get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    v.get("status").and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 /// Steps 1–8 of §11.4, then the method (step 9) unless a fault applies.
@@ -128,10 +125,7 @@ pub(crate) fn run_method(st: &mut State, req: &ApiRequest) -> Value {
         "setSMS" => set_sms(st, req),
         "getDIDsInfo" => get_dids_info(st, req),
         "getBalance" => get_balance(st, req),
-        "getIP" => Value::object([
-            ("status", Value::from("success")),
-            ("ip", Value::from(req.client_ip.to_string())),
-        ]),
+        "getIP" => Value::object([("status", Value::from("success")), ("ip", Value::from(req.client_ip.to_string()))]),
         _ => status("invalid_method"),
     }
 }
@@ -149,17 +143,11 @@ fn sending_did(st: &State, req: &ApiRequest) -> Result<String, Value> {
 }
 
 fn destination(st: &State, req: &ApiRequest) -> Result<String, Value> {
-    req.get("dst")
-        .and_then(|d| numbers::parse_nanp(d, st.options.strict_nanp))
-        .ok_or_else(|| status("invalid_dst"))
+    req.get("dst").and_then(|d| numbers::parse_nanp(d, st.options.strict_nanp)).ok_or_else(|| status("invalid_dst"))
 }
 
 fn id_value(st: &State, id: u64) -> Value {
-    if st.options.ids_as_strings {
-        Value::from(id.to_string())
-    } else {
-        Value::from(id)
-    }
+    if st.options.ids_as_strings { Value::from(id.to_string()) } else { Value::from(id) }
 }
 
 fn send_sms(st: &mut State, req: &ApiRequest) -> Value {
@@ -184,20 +172,9 @@ fn send_sms(st: &mut State, req: &ApiRequest) -> Value {
         return status("limit_reached");
     }
     let id = st.next_id(MessageKind::Sms);
-    st.store(Draft {
-        kind: MessageKind::Sms,
-        id,
-        r#type: 0,
-        did: &did,
-        contact: &dst,
-        message,
-        media: Vec::new(),
-    });
+    st.store(Draft { kind: MessageKind::Sms, id, r#type: 0, did: &did, contact: &dst, message, media: Vec::new() });
     st.count_send();
-    Value::object([
-        ("status", Value::from("success")),
-        ("sms", id_value(st, id)),
-    ])
+    Value::object([("status", Value::from("success")), ("sms", id_value(st, id))])
 }
 
 fn send_mms(st: &mut State, req: &ApiRequest) -> Value {
@@ -228,31 +205,16 @@ fn send_mms(st: &mut State, req: &ApiRequest) -> Value {
     }
     let text = message.unwrap_or("");
     if sources.is_empty() && text.trim().is_empty() {
-        return status(if message.is_none() {
-            "missing_sms"
-        } else {
-            "message_empty"
-        });
+        return status(if message.is_none() { "missing_sms" } else { "message_empty" });
     }
     if st.daily_count() >= st.account.daily_limit {
         return status("limit_reached");
     }
     let id = st.next_id(MessageKind::Mms);
     let urls = media::register(st, id, sources);
-    st.store(Draft {
-        kind: MessageKind::Mms,
-        id,
-        r#type: 0,
-        did: &did,
-        contact: &dst,
-        message: text,
-        media: urls,
-    });
+    st.store(Draft { kind: MessageKind::Mms, id, r#type: 0, did: &did, contact: &dst, message: text, media: urls });
     st.count_send();
-    Value::object([
-        ("status", Value::from("success")),
-        ("mms", id_value(st, id)),
-    ])
+    Value::object([("status", Value::from("success")), ("mms", id_value(st, id))])
 }
 
 fn get_messages(st: &mut State, req: &ApiRequest, method_kind: MessageKind) -> Value {
@@ -301,10 +263,7 @@ fn get_messages(st: &mut State, req: &ApiRequest, method_kind: MessageKind) -> V
             None => return status("invalid_contact"),
         },
     };
-    let limit = req
-        .get("limit")
-        .and_then(|l| l.trim().parse::<usize>().ok())
-        .unwrap_or(50);
+    let limit = req.get("limit").and_then(|l| l.trim().parse::<usize>().ok()).unwrap_or(50);
     let all = req.get("all_messages") == Some("1");
     let id_param = match method_kind {
         MessageKind::Sms => "sms",
@@ -354,10 +313,7 @@ fn get_messages(st: &mut State, req: &ApiRequest, method_kind: MessageKind) -> V
             let e164 = force_e164 || st.did_e164(&m.did);
             let date = match shift_s {
                 None => m.date.clone(),
-                Some(shift) => {
-                    clock::datetime_at(r.at_ms, clock::eastern_offset_s(r.at_ms) + shift)
-                        .api_format()
-                }
+                Some(shift) => clock::datetime_at(r.at_ms, clock::eastern_offset_s(r.at_ms) + shift).api_format(),
             };
             let mut fields = vec![
                 ("id", Value::from(m.id.to_string())),
@@ -370,10 +326,7 @@ fn get_messages(st: &mut State, req: &ApiRequest, method_kind: MessageKind) -> V
             ];
             if method_kind == MessageKind::Mms || m.kind == MessageKind::Mms {
                 let media: &[String] = if omit_media { &[] } else { &m.media };
-                for (n, key) in ["col_media1", "col_media2", "col_media3"]
-                    .iter()
-                    .enumerate()
-                {
+                for (n, key) in ["col_media1", "col_media2", "col_media3"].iter().enumerate() {
                     let v = media.get(n).cloned().unwrap_or_default();
                     fields.push((key, Value::from(v)));
                 }
@@ -382,10 +335,7 @@ fn get_messages(st: &mut State, req: &ApiRequest, method_kind: MessageKind) -> V
             Value::object(fields)
         })
         .collect();
-    Value::object([
-        ("status", Value::from("success")),
-        ("sms", Value::Array(list)),
-    ])
+    Value::object([("status", Value::from("success")), ("sms", Value::Array(list))])
 }
 
 fn find_row(st: &State, req: &ApiRequest, kind: MessageKind) -> Result<usize, Value> {
@@ -393,10 +343,7 @@ fn find_row(st: &State, req: &ApiRequest, kind: MessageKind) -> Result<usize, Va
         return Err(status("missing_id"));
     };
     let id: u64 = raw.trim().parse().map_err(|_| status("invalid_id"))?;
-    st.rows
-        .iter()
-        .position(|r| r.msg.id == id && r.msg.kind == kind)
-        .ok_or_else(|| status("invalid_id"))
+    st.rows.iter().position(|r| r.msg.id == id && r.msg.kind == kind).ok_or_else(|| status("invalid_id"))
 }
 
 fn get_media_mms(st: &mut State, req: &ApiRequest) -> Value {
@@ -408,13 +355,7 @@ fn get_media_mms(st: &mut State, req: &ApiRequest) -> Value {
     let media = if req.get("media_as_array") == Some("1") {
         Value::from(m.media.clone())
     } else {
-        Value::Object(
-            m.media
-                .iter()
-                .enumerate()
-                .map(|(n, u)| ((n + 1).to_string(), Value::from(u)))
-                .collect(),
-        )
+        Value::Object(m.media.iter().enumerate().map(|(n, u)| ((n + 1).to_string(), Value::from(u))).collect())
     };
     Value::object([
         ("status", Value::from("success")),
@@ -479,11 +420,7 @@ fn set_sms_inner(st: &mut State, req: &ApiRequest) -> Result<Value, Value> {
     let forward_enable = flag(req, &["sms_forward_enable"], "invalid_forward_enable")?;
     let cb_enable = flag(req, &["url_callback_enable"], "invalid_callback_enable")?;
     let cb_retry = flag(req, &["url_callback_retry"], "invalid_callback_retry")?;
-    let wh_enable = flag(
-        req,
-        &["webhook_enable", "webhook_enabled"],
-        "invalid_callback_enable",
-    )?;
+    let wh_enable = flag(req, &["webhook_enable", "webhook_enabled"], "invalid_callback_enable")?;
     let smpp_enabled = flag(req, &["smpp_enabled"], "missing_params")?;
     let sip_enabled = flag(req, &["sms_sipaccount_enabled"], "missing_params")?;
     let email = req.raw("email_address");
@@ -509,13 +446,7 @@ fn set_sms_inner(st: &mut State, req: &ApiRequest) -> Result<Value, Value> {
     };
     let now = st.now_ms();
     let toggles = enable != current.sms_enabled;
-    if toggles
-        && st.options.sms_wait
-        && st
-            .sms_toggled_at
-            .get(&did)
-            .is_some_and(|&t| now - t < 60_000)
-    {
+    if toggles && st.options.sms_wait && st.sms_toggled_at.get(&did).is_some_and(|&t| now - t < 60_000) {
         return Err(status("sms_wait_message"));
     }
 
@@ -523,10 +454,7 @@ fn set_sms_inner(st: &mut State, req: &ApiRequest) -> Result<Value, Value> {
     let drop = st.options.setsms_drops_unstated;
     let b = |given: Option<bool>, old: bool| given.unwrap_or(if drop { false } else { old });
     let s = |given: Option<&str>, old: &str| {
-        given.map_or_else(
-            || if drop { String::new() } else { old.to_string() },
-            |g| g.trim().to_string(),
-        )
+        given.map_or_else(|| if drop { String::new() } else { old.to_string() }, |g| g.trim().to_string())
     };
     let new = DidConfig {
         sms_enabled: enable,
@@ -603,10 +531,7 @@ fn get_dids_info(st: &mut State, req: &ApiRequest) -> Value {
     }
     Value::object([
         ("status", Value::from("success")),
-        (
-            "dids",
-            Value::Array(selected.into_iter().map(did_info).collect()),
-        ),
+        ("dids", Value::Array(selected.into_iter().map(did_info).collect())),
     ])
 }
 
@@ -625,8 +550,5 @@ fn get_balance(st: &mut State, req: &ApiRequest) -> Value {
             balance.push((k, Value::from(v)));
         }
     }
-    Value::object([
-        ("status", Value::from("success")),
-        ("balance", Value::object(balance)),
-    ])
+    Value::object([("status", Value::from("success")), ("balance", Value::object(balance))])
 }

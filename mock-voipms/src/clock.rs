@@ -57,10 +57,7 @@ pub(crate) struct DateTime {
 impl DateTime {
     /// `YYYY-MM-DD HH:MM:SS`, the VoIP.ms API format.
     pub fn api_format(&self) -> String {
-        format!(
-            "{} {:02}:{:02}:{:02}",
-            self.date, self.hour, self.minute, self.second
-        )
+        format!("{} {:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)
     }
 }
 
@@ -139,11 +136,7 @@ pub(crate) fn eastern_offset_s(ms: i64) -> i64 {
     let year = datetime_at(ms, 0).date.year;
     let start = nth_sunday(year, 3, 2) * MS_PER_DAY + 7 * 3_600_000;
     let end = nth_sunday(year, 11, 1) * MS_PER_DAY + 6 * 3_600_000;
-    if (start..end).contains(&ms) {
-        -4 * 3600
-    } else {
-        -5 * 3600
-    }
+    if (start..end).contains(&ms) { -4 * 3600 } else { -5 * 3600 }
 }
 
 /// The America/New_York wall-clock time at `ms`.
@@ -166,11 +159,7 @@ pub struct ClockError {
 
 impl fmt::Display for ClockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is not an RFC 3339 date-time such as \"2025-07-20T12:00:00-04:00\"",
-            self.input
-        )
+        write!(f, "{:?} is not an RFC 3339 date-time such as \"2025-07-20T12:00:00-04:00\"", self.input)
     }
 }
 
@@ -179,9 +168,7 @@ impl std::error::Error for ClockError {}
 /// Parse an RFC 3339 date-time (`2025-07-20T12:00:00-04:00`, `…Z`, optional fraction) into
 /// milliseconds since the epoch.
 pub(crate) fn parse_rfc3339(s: &str) -> Result<i64, ClockError> {
-    let bad = || ClockError {
-        input: s.to_string(),
-    };
+    let bad = || ClockError { input: s.to_string() };
     if !s.is_ascii() || s.len() < 20 {
         return Err(bad());
     }
@@ -241,10 +228,7 @@ pub(crate) enum MockClock {
 }
 
 fn system_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl MockClock {
@@ -309,19 +293,10 @@ mod tests {
         assert_eq!(eastern_offset_s(at("2024-03-10T07:00:00Z")), -14_400);
         assert_eq!(eastern_offset_s(at("2024-11-03T06:00:00Z")), -18_000);
         assert_eq!(eastern_offset_s(at("2024-01-15T12:00:00Z")), -18_000);
-        assert_eq!(
-            eastern(at("2025-07-20T12:00:00-04:00")).api_format(),
-            "2025-07-20 12:00:00"
-        );
-        assert_eq!(
-            eastern(at("2025-01-01T03:30:00Z")).api_format(),
-            "2024-12-31 22:30:00"
-        );
+        assert_eq!(eastern(at("2025-07-20T12:00:00-04:00")).api_format(), "2025-07-20 12:00:00");
+        assert_eq!(eastern(at("2025-01-01T03:30:00Z")).api_format(), "2024-12-31 22:30:00");
         // Spring-forward: 01:59:59 EST is followed by 03:00:00 EDT.
-        assert_eq!(
-            eastern(at("2025-03-09T07:00:00Z")).api_format(),
-            "2025-03-09 03:00:00"
-        );
+        assert_eq!(eastern(at("2025-03-09T07:00:00Z")).api_format(), "2025-03-09 03:00:00");
     }
 
     #[test]
@@ -329,16 +304,8 @@ mod tests {
         assert_eq!(at("1970-01-01T00:00:00Z"), 0);
         assert_eq!(at("1970-01-01T00:00:01.5Z"), 1500);
         assert_eq!(at("2025-07-20T12:00:00-04:00"), at("2025-07-20T16:00:00Z"));
-        assert_eq!(
-            rfc3339_utc(at("2025-07-20T12:00:00-04:00")),
-            "2025-07-20T16:00:00Z"
-        );
-        for bad in [
-            "2025-07-20",
-            "2025-07-20T25:00:00Z",
-            "2025-07-20T12:00:00",
-            "x",
-        ] {
+        assert_eq!(rfc3339_utc(at("2025-07-20T12:00:00-04:00")), "2025-07-20T16:00:00Z");
+        for bad in ["2025-07-20", "2025-07-20T25:00:00Z", "2025-07-20T12:00:00", "x"] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
     }

@@ -396,10 +396,7 @@ impl ConfigError {
     }
 
     fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            path: path.to_string(),
-            message: message.into(),
-        }
+        ConfigError::Invalid { path: path.to_string(), message: message.into() }
     }
 }
 
@@ -410,11 +407,7 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownKey { path } => write!(f, "{path}: unknown key"),
             ConfigError::DuplicateKey { path } => write!(f, "{path}: key given twice"),
             ConfigError::MissingKey { path } => write!(f, "{path}: required key missing"),
-            ConfigError::WrongType {
-                path,
-                expected,
-                found,
-            } => write!(f, "{path}: expected {expected}, found {found}"),
+            ConfigError::WrongType { path, expected, found } => write!(f, "{path}: expected {expected}, found {found}"),
             ConfigError::Invalid { path, message } => write!(f, "{path}: {message}"),
         }
     }
@@ -443,9 +436,7 @@ impl MockConfig {
             match key {
                 "account" => config.account = account_from_value(val, &path, &config.account)?,
                 "dids" => {
-                    let items = val
-                        .as_array()
-                        .ok_or_else(|| wrong(&path, "an array", val))?;
+                    let items = val.as_array().ok_or_else(|| wrong(&path, "an array", val))?;
                     config.dids = items
                         .iter()
                         .enumerate()
@@ -455,11 +446,7 @@ impl MockConfig {
                 "options" => config.options = options_from_value(val, &path, &config.options)?,
                 "clock" => {
                     let s = string(val, &path)?;
-                    config.clock = if s == "real" {
-                        ClockSetting::Real
-                    } else {
-                        ClockSetting::Fixed(s)
-                    };
+                    config.clock = if s == "real" { ClockSetting::Real } else { ClockSetting::Fixed(s) };
                 }
                 _ => return Err(ConfigError::UnknownKey { path }),
             }
@@ -494,46 +481,29 @@ impl MockConfig {
             let path = format!("dids[{i}]");
             validate_did(d, &path)?;
             if seen.contains(&d.did) {
-                return Err(ConfigError::invalid(
-                    &format!("{path}.did"),
-                    format!("DID {} is listed twice", d.did),
-                ));
+                return Err(ConfigError::invalid(&format!("{path}.did"), format!("DID {} is listed twice", d.did)));
             }
             seen.push(d.did.clone());
         }
         validate_options(&self.options, "options")?;
         if let ClockSetting::Fixed(s) = &self.clock {
-            clock::parse_rfc3339(s)
-                .map_err(|e| ConfigError::invalid("clock", format!("not \"real\": {e}")))?;
+            clock::parse_rfc3339(s).map_err(|e| ConfigError::invalid("clock", format!("not \"real\": {e}")))?;
         }
         Ok(())
     }
 }
 
 fn wrong(path: &str, expected: &'static str, found: &Value) -> ConfigError {
-    ConfigError::WrongType {
-        path: path.to_string(),
-        expected,
-        found: found.type_name(),
-    }
+    ConfigError::WrongType { path: path.to_string(), expected, found: found.type_name() }
 }
 
 fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_string()
-    } else {
-        format!("{base}.{key}")
-    }
+    if base.is_empty() { key.to_string() } else { format!("{base}.{key}") }
 }
 
 /// The members of an object as `(key, full path, value)`, rejecting duplicate keys.
-pub(crate) fn members<'a>(
-    v: &'a Value,
-    base: &str,
-) -> Result<Vec<(&'a str, String, &'a Value)>, ConfigError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| wrong(if base.is_empty() { "(top)" } else { base }, "an object", v))?;
+pub(crate) fn members<'a>(v: &'a Value, base: &str) -> Result<Vec<(&'a str, String, &'a Value)>, ConfigError> {
+    let obj = v.as_object().ok_or_else(|| wrong(if base.is_empty() { "(top)" } else { base }, "an object", v))?;
     let mut out: Vec<(&str, String, &Value)> = Vec::with_capacity(obj.len());
     for (k, val) in obj {
         let path = join(base, k);
@@ -550,14 +520,11 @@ pub(crate) fn bool_(v: &Value, path: &str) -> Result<bool, ConfigError> {
 }
 
 pub(crate) fn string(v: &Value, path: &str) -> Result<String, ConfigError> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| wrong(path, "a string", v))
+    v.as_str().map(str::to_string).ok_or_else(|| wrong(path, "a string", v))
 }
 
 pub(crate) fn u64_(v: &Value, path: &str) -> Result<u64, ConfigError> {
-    v.as_u64()
-        .ok_or_else(|| wrong(path, "a non-negative integer", v))
+    v.as_u64().ok_or_else(|| wrong(path, "a non-negative integer", v))
 }
 
 fn u32_(v: &Value, path: &str) -> Result<u32, ConfigError> {
@@ -566,11 +533,7 @@ fn u32_(v: &Value, path: &str) -> Result<u32, ConfigError> {
 }
 
 fn opt_u32(v: &Value, path: &str) -> Result<Option<u32>, ConfigError> {
-    if v.is_null() {
-        Ok(None)
-    } else {
-        u32_(v, path).map(Some)
-    }
+    if v.is_null() { Ok(None) } else { u32_(v, path).map(Some) }
 }
 
 fn string_or_number(v: &Value, path: &str) -> Result<String, ConfigError> {
@@ -583,11 +546,7 @@ fn string_or_number(v: &Value, path: &str) -> Result<String, ConfigError> {
 
 fn string_list(v: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
     let items = v.as_array().ok_or_else(|| wrong(path, "an array", v))?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, s)| string(s, &format!("{path}[{i}]")))
-        .collect()
+    items.iter().enumerate().map(|(i, s)| string(s, &format!("{path}[{i}]"))).collect()
 }
 
 /// Read `account` keys over `base`.
@@ -650,8 +609,8 @@ pub(crate) fn did_from_value(v: &Value, base_path: &str) -> Result<DidConfig, Co
             "sms_available" => d.sms_available = bool_(val, &path)?,
             "sms_enabled" => d.sms_enabled = bool_(val, &path)?,
             "dialmode" => {
-                d.dialmode = u8::try_from(u64_(val, &path)?)
-                    .map_err(|_| ConfigError::invalid(&path, "must be 1 or 2"))?
+                d.dialmode =
+                    u8::try_from(u64_(val, &path)?).map_err(|_| ConfigError::invalid(&path, "must be 1 or 2"))?
             }
             "url_callback_enable" => d.url_callback_enable = bool_(val, &path)?,
             "url_callback" => d.url_callback = string(val, &path)?,
@@ -675,9 +634,7 @@ pub(crate) fn did_from_value(v: &Value, base_path: &str) -> Result<DidConfig, Co
         }
     }
     if !have_did {
-        return Err(ConfigError::MissingKey {
-            path: join(base_path, "did"),
-        });
+        return Err(ConfigError::MissingKey { path: join(base_path, "did") });
     }
     if let Some(n) = numbers::parse_nanp(&d.did, false) {
         d.did = n;
@@ -710,20 +667,13 @@ pub(crate) fn did_to_value(d: &DidConfig) -> Value {
         ("smpp_url", Value::from(&d.smpp_url)),
         ("smpp_user", Value::from(&d.smpp_user)),
         ("smpp_pass", Value::from(&d.smpp_pass)),
-        (
-            "sms_sipaccount_enabled",
-            Value::from(d.sms_sipaccount_enabled),
-        ),
+        ("sms_sipaccount_enabled", Value::from(d.sms_sipaccount_enabled)),
         ("sms_sipaccount", Value::from(&d.sms_sipaccount)),
     ])
 }
 
 /// Read `options` keys over `base`.
-pub(crate) fn options_from_value(
-    v: &Value,
-    base_path: &str,
-    base: &Options,
-) -> Result<Options, ConfigError> {
+pub(crate) fn options_from_value(v: &Value, base_path: &str, base: &Options) -> Result<Options, ConfigError> {
     let mut o = base.clone();
     for (key, path, val) in members(v, base_path)? {
         match key {
@@ -781,26 +731,16 @@ fn is_http_url(s: &str) -> bool {
 
 pub(crate) fn validate_did(d: &DidConfig, base: &str) -> Result<(), ConfigError> {
     if numbers::parse_nanp(&d.did, false).as_deref() != Some(d.did.as_str()) {
-        return Err(ConfigError::invalid(
-            &join(base, "did"),
-            format!("{:?} is not a 10-digit NANP number", d.did),
-        ));
+        return Err(ConfigError::invalid(&join(base, "did"), format!("{:?} is not a 10-digit NANP number", d.did)));
     }
     if !matches!(d.dialmode, 1 | 2) {
-        return Err(ConfigError::invalid(
-            &join(base, "dialmode"),
-            "must be 1 or 2",
-        ));
+        return Err(ConfigError::invalid(&join(base, "dialmode"), "must be 1 or 2"));
     }
-    for (key, url, on) in [
-        ("url_callback", &d.url_callback, d.url_callback_enable),
-        ("webhook", &d.webhook, d.webhook_enabled),
-    ] {
+    for (key, url, on) in
+        [("url_callback", &d.url_callback, d.url_callback_enable), ("webhook", &d.webhook, d.webhook_enabled)]
+    {
         if (on || !url.is_empty()) && !is_http_url(url) {
-            return Err(ConfigError::invalid(
-                &join(base, key),
-                "must be an http:// or https:// URL",
-            ));
+            return Err(ConfigError::invalid(&join(base, key), "must be an http:// or https:// URL"));
         }
     }
     Ok(())
@@ -809,23 +749,12 @@ pub(crate) fn validate_did(d: &DidConfig, base: &str) -> Result<(), ConfigError>
 pub(crate) fn validate_options(o: &Options, base: &str) -> Result<(), ConfigError> {
     const TEN_YEARS_S: u64 = 10 * 366 * 86_400;
     for (key, v, max) in [
-        (
-            "callback_retry_interval_s",
-            o.callback_retry_interval_s,
-            TEN_YEARS_S,
-        ),
-        (
-            "webhook_retry_interval_s",
-            o.webhook_retry_interval_s,
-            TEN_YEARS_S,
-        ),
+        ("callback_retry_interval_s", o.callback_retry_interval_s, TEN_YEARS_S),
+        ("webhook_retry_interval_s", o.webhook_retry_interval_s, TEN_YEARS_S),
         ("push_timeout_ms", o.push_timeout_ms, 3_600_000),
     ] {
         if v == 0 || v > max {
-            return Err(ConfigError::invalid(
-                &join(base, key),
-                format!("must be between 1 and {max}"),
-            ));
+            return Err(ConfigError::invalid(&join(base, key), format!("must be between 1 and {max}")));
         }
     }
     Ok(())
@@ -864,14 +793,8 @@ mod tests {
         assert!(c.options.webhook_duplicate);
         assert_eq!(c.options.callback_max_attempts, Some(3));
         assert_eq!(c.options.webhook_max_attempts, Some(48));
-        assert_eq!(
-            c.clock,
-            ClockSetting::Fixed("2025-07-20T12:00:00-04:00".into())
-        );
-        assert_eq!(
-            MockConfig::from_json("{}").unwrap().clock,
-            ClockSetting::Real
-        );
+        assert_eq!(c.clock, ClockSetting::Fixed("2025-07-20T12:00:00-04:00".into()));
+        assert_eq!(MockConfig::from_json("{}").unwrap().clock, ClockSetting::Real);
     }
 
     #[test]
@@ -879,10 +802,7 @@ mod tests {
         let cases = [
             (r#"{"acount":{}}"#, "acount"),
             (r#"{"account":{"api_user":"x"}}"#, "account.api_user"),
-            (
-                r#"{"dids":[{"did":"5551234567"},{"did":"5551234568","webhok":""}]}"#,
-                "dids[1].webhok",
-            ),
+            (r#"{"dids":[{"did":"5551234567"},{"did":"5551234568","webhok":""}]}"#, "dids[1].webhok"),
             (r#"{"options":{"…":"see 11.11"}}"#, "options.…"),
         ];
         for (text, path) in cases {
@@ -895,43 +815,22 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            (
-                r#"{"account":{"daily_limit":"100"}}"#,
-                "account.daily_limit",
-            ),
-            (
-                r#"{"account":{"allowed_ips":["nope"]}}"#,
-                "account.allowed_ips[0]",
-            ),
+            (r#"{"account":{"daily_limit":"100"}}"#, "account.daily_limit"),
+            (r#"{"account":{"allowed_ips":["nope"]}}"#, "account.allowed_ips[0]"),
             (r#"{"dids":[{"description":"x"}]}"#, "dids[0].did"),
             (r#"{"dids":[{"did":"123"}]}"#, "dids[0].did"),
-            (
-                r#"{"dids":[{"did":"5551234567","dialmode":3}]}"#,
-                "dids[0].dialmode",
-            ),
-            (
-                r#"{"dids":[{"did":"5551234567","webhook_enabled":true,"webhook":"ftp://x"}]}"#,
-                "dids[0].webhook",
-            ),
-            (
-                r#"{"dids":[{"did":"5551234567"},{"did":"+15551234567"}]}"#,
-                "dids[1].did",
-            ),
+            (r#"{"dids":[{"did":"5551234567","dialmode":3}]}"#, "dids[0].dialmode"),
+            (r#"{"dids":[{"did":"5551234567","webhook_enabled":true,"webhook":"ftp://x"}]}"#, "dids[0].webhook"),
+            (r#"{"dids":[{"did":"5551234567"},{"did":"+15551234567"}]}"#, "dids[1].did"),
             (r#"{"clock":"yesterday"}"#, "clock"),
             (r#"{"options":{"sms_wait":1}}"#, "options.sms_wait"),
-            (
-                r#"{"account":{"api_enabled":true,"api_enabled":false}}"#,
-                "account.api_enabled",
-            ),
+            (r#"{"account":{"api_enabled":true,"api_enabled":false}}"#, "account.api_enabled"),
         ];
         for (text, path) in cases {
             let e = MockConfig::from_json(text).unwrap_err();
             assert_eq!(e.path(), Some(path), "{text}: {e}");
         }
-        assert!(matches!(
-            MockConfig::from_json("{").unwrap_err(),
-            ConfigError::Json(_)
-        ));
+        assert!(matches!(MockConfig::from_json("{").unwrap_err(), ConfigError::Json(_)));
     }
 
     #[test]

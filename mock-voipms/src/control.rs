@@ -72,10 +72,7 @@ fn move_clock(shared: &Arc<Shared>, f: impl FnOnce(&mut clock::MockClock)) -> Ve
     push::run_due(shared, due)
 }
 
-pub(crate) fn set_clock(
-    shared: &Arc<Shared>,
-    rfc3339: &str,
-) -> Result<Vec<DeliveryRecord>, clock::ClockError> {
+pub(crate) fn set_clock(shared: &Arc<Shared>, rfc3339: &str) -> Result<Vec<DeliveryRecord>, clock::ClockError> {
     let ms = clock::parse_rfc3339(rfc3339)?;
     Ok(move_clock(shared, |c| c.set(ms)))
 }
@@ -94,10 +91,7 @@ pub(crate) fn reset(shared: &Shared) {
 // ---- endpoints ----
 
 fn error(status: StatusCode, message: impl Into<String>) -> (StatusCode, Value) {
-    (
-        status,
-        Value::object([("error", Value::from(message.into()))]),
-    )
+    (status, Value::object([("error", Value::from(message.into()))]))
 }
 
 fn ok() -> (StatusCode, Value) {
@@ -142,13 +136,7 @@ const ROUTES: [&str; 11] = [
 ];
 
 /// Answer one control request (blocking: inbound and clock moves wait for deliveries).
-pub(crate) fn handle(
-    shared: &Arc<Shared>,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &[u8],
-) -> (StatusCode, Value) {
+pub(crate) fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str, body: &[u8]) -> (StatusCode, Value) {
     let result = route(shared, method, path, query, body);
     match result {
         Ok(r) | Err(r) => r,
@@ -163,12 +151,7 @@ fn route(
     body: &[u8],
 ) -> Result<(StatusCode, Value), (StatusCode, Value)> {
     let q = form::parse_urlencoded(query);
-    let qget = |name: &str| {
-        q.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let qget = |name: &str| q.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     Ok(match (method, path) {
         ("GET", "/_mock/health") => ok(),
         ("POST", "/_mock/inbound") => {
@@ -179,9 +162,7 @@ fn route(
         ("GET", "/_mock/calls") => {
             let since = match qget("since") {
                 None | Some("") => 0,
-                Some(s) => s
-                    .parse::<u64>()
-                    .map_err(|_| bad("since must be a call seq number"))?,
+                Some(s) => s.parse::<u64>().map_err(|_| bad("since must be a call seq number"))?,
             };
             let filter = qget("method").filter(|m| !m.is_empty());
             let st = shared.lock();
@@ -218,10 +199,7 @@ fn route(
             for f in faults {
                 inject(shared, f);
             }
-            (
-                StatusCode::Ok,
-                Value::object([("ok", Value::from(true)), ("queued", Value::from(n as u64))]),
-            )
+            (StatusCode::Ok, Value::object([("ok", Value::from(true)), ("queued", Value::from(n as u64))]))
         }
         ("DELETE", "/_mock/faults") => {
             clear_faults(shared);
@@ -253,12 +231,7 @@ fn route(
             (StatusCode::Ok, v)
         }
         ("GET", "/_mock/dids") => {
-            let list = shared
-                .lock()
-                .dids
-                .iter()
-                .map(config::did_to_value)
-                .collect();
+            let list = shared.lock().dids.iter().map(config::did_to_value).collect();
             (StatusCode::Ok, Value::Array(list))
         }
         ("POST", "/_mock/dids") => {
@@ -271,23 +244,18 @@ fn route(
             if remove_did(shared, did) {
                 ok()
             } else {
-                error(
-                    StatusCode::NotFound,
-                    format!("DID {did:?} is not on the account"),
-                )
+                error(StatusCode::NotFound, format!("DID {did:?} is not on the account"))
             }
         }
         ("POST", "/_mock/account") => {
             let current = shared.lock().account.clone();
-            let account =
-                config::account_from_value(&parse_body(body)?, "", &current).map_err(bad)?;
+            let account = config::account_from_value(&parse_body(body)?, "", &current).map_err(bad)?;
             shared.lock().account = account;
             ok()
         }
         ("POST", "/_mock/options") => {
             let current = shared.lock().options.clone();
-            let options =
-                config::options_from_value(&parse_body(body)?, "", &current).map_err(bad)?;
+            let options = config::options_from_value(&parse_body(body)?, "", &current).map_err(bad)?;
             set_options(shared, options).map_err(bad)?;
             ok()
         }
@@ -295,10 +263,9 @@ fn route(
             reset(shared);
             ok()
         }
-        _ if ROUTES.contains(&path) => error(
-            StatusCode::MethodNotAllowed,
-            format!("{method} is not supported on {path}"),
-        ),
+        _ if ROUTES.contains(&path) => {
+            error(StatusCode::MethodNotAllowed, format!("{method} is not supported on {path}"))
+        }
         _ => error(StatusCode::NotFound, format!("no control endpoint {path}")),
     })
 }

@@ -53,11 +53,7 @@ pub enum FaultKind {
 impl Fault {
     /// A fault of any kind.
     pub fn new(method: &str, count: u32, kind: FaultKind) -> Fault {
-        Fault {
-            method: method.to_string(),
-            count,
-            kind,
-        }
+        Fault { method: method.to_string(), count, kind }
     }
 
     /// `{"status":status}` for the next `count` calls of `method`.
@@ -108,20 +104,14 @@ impl Fault {
             }
             FaultKind::NonJson(b) => Value::object([("non_json", Value::from(b))]),
             FaultKind::NoStatus => Value::object([("no_status", Value::from(true))]),
-            FaultKind::Delay { ms, then_succeed } => Value::object([
-                ("delay_ms", Value::from(*ms)),
-                ("then_succeed", Value::from(*then_succeed)),
-            ]),
-            FaultKind::CloseConnection { then_succeed } => Value::object([
-                ("close_connection", Value::from(true)),
-                ("then_succeed", Value::from(*then_succeed)),
-            ]),
+            FaultKind::Delay { ms, then_succeed } => {
+                Value::object([("delay_ms", Value::from(*ms)), ("then_succeed", Value::from(*then_succeed))])
+            }
+            FaultKind::CloseConnection { then_succeed } => {
+                Value::object([("close_connection", Value::from(true)), ("then_succeed", Value::from(*then_succeed))])
+            }
         };
-        Value::object([
-            ("method", Value::from(&self.method)),
-            ("count", Value::from(self.count)),
-            ("kind", kind),
-        ])
+        Value::object([("method", Value::from(&self.method)), ("count", Value::from(self.count)), ("kind", kind)])
     }
 
     /// Read `{"method":"sendSMS","count":2,"kind":{"http_status":503}}` (`count` defaults to 1).
@@ -133,15 +123,10 @@ impl Fault {
             match key {
                 "method" => method = Some(string(val, &path)?),
                 "count" => {
-                    count = u32::try_from(u64_(val, &path)?).map_err(|_| ConfigError::Invalid {
-                        path: path.clone(),
-                        message: "too large".into(),
-                    })?;
+                    count = u32::try_from(u64_(val, &path)?)
+                        .map_err(|_| ConfigError::Invalid { path: path.clone(), message: "too large".into() })?;
                     if count == 0 {
-                        return Err(ConfigError::Invalid {
-                            path,
-                            message: "must be at least 1".into(),
-                        });
+                        return Err(ConfigError::Invalid { path, message: "must be at least 1".into() });
                     }
                 }
                 "kind" => kind = Some(kind_from_value(val, &path)?),
@@ -149,11 +134,7 @@ impl Fault {
             }
         }
         let missing = |k: &str| ConfigError::MissingKey {
-            path: if base.is_empty() {
-                k.to_string()
-            } else {
-                format!("{base}.{k}")
-            },
+            path: if base.is_empty() { k.to_string() } else { format!("{base}.{k}") },
         };
         let method = method.ok_or_else(|| missing("method"))?;
         if method.is_empty() {
@@ -162,11 +143,7 @@ impl Fault {
                 message: "must be a method name or \"*\"".into(),
             });
         }
-        Ok(Fault {
-            method,
-            count,
-            kind: kind.ok_or_else(|| missing("kind"))?,
-        })
+        Ok(Fault { method, count, kind: kind.ok_or_else(|| missing("kind"))? })
     }
 }
 
@@ -186,8 +163,7 @@ fn kind_from_value(v: &Value, base: &str) -> Result<FaultKind, ConfigError> {
                 let code = u64_(val, &path)?;
                 if !(100..=599).contains(&code) {
                     return Err(ConfigError::Invalid {
-                        path,
-                        message: "must be an HTTP status code (100–599)".into(),
+                        path, message: "must be an HTTP status code (100–599)".into()
                     });
                 }
                 http_status = Some(code as u16);
@@ -201,21 +177,11 @@ fn kind_from_value(v: &Value, base: &str) -> Result<FaultKind, ConfigError> {
             _ => return Err(ConfigError::UnknownKey { path }),
         }
     }
-    let chosen = [
-        status.is_some(),
-        http_status.is_some(),
-        non_json.is_some(),
-        no_status,
-        delay_ms.is_some(),
-        close,
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    let invalid = |m: &str| ConfigError::Invalid {
-        path: base.to_string(),
-        message: m.to_string(),
-    };
+    let chosen = [status.is_some(), http_status.is_some(), non_json.is_some(), no_status, delay_ms.is_some(), close]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    let invalid = |m: &str| ConfigError::Invalid { path: base.to_string(), message: m.to_string() };
     if chosen != 1 {
         return Err(invalid(
             "give exactly one of status, http_status, non_json, no_status, delay_ms, close_connection",
@@ -225,9 +191,7 @@ fn kind_from_value(v: &Value, base: &str) -> Result<FaultKind, ConfigError> {
         return Err(invalid("body goes only with http_status"));
     }
     if then_succeed && delay_ms.is_none() && !close {
-        return Err(invalid(
-            "then_succeed goes only with delay_ms or close_connection",
-        ));
+        return Err(invalid("then_succeed goes only with delay_ms or close_connection"));
     }
     Ok(if let Some(s) = status {
         FaultKind::Status(s)
@@ -246,9 +210,7 @@ fn kind_from_value(v: &Value, base: &str) -> Result<FaultKind, ConfigError> {
 
 /// Take one use of the first queued fault that matches `method`.
 pub(crate) fn consume(queue: &mut Vec<Fault>, method: &str) -> Option<FaultKind> {
-    let i = queue
-        .iter()
-        .position(|f| f.count > 0 && f.matches(method))?;
+    let i = queue.iter().position(|f| f.count > 0 && f.matches(method))?;
     let kind = queue[i].kind.clone();
     queue[i].count -= 1;
     if queue[i].count == 0 {
@@ -268,39 +230,21 @@ mod tests {
     #[test]
     fn json_forms() {
         let cases = [
-            (
-                r#"{"method":"sendSMS","count":2,"kind":{"http_status":503}}"#,
-                Fault::http_status("sendSMS", 2, 503),
-            ),
-            (
-                r#"{"method":"*","kind":{"status":"sms_failed"}}"#,
-                Fault::status("*", 1, "sms_failed"),
-            ),
-            (
-                r#"{"method":"getSMS","kind":{"non_json":"<html>"}}"#,
-                Fault::non_json("getSMS", 1, "<html>"),
-            ),
-            (
-                r#"{"method":"getSMS","kind":{"no_status":true}}"#,
-                Fault::no_status("getSMS", 1),
-            ),
+            (r#"{"method":"sendSMS","count":2,"kind":{"http_status":503}}"#, Fault::http_status("sendSMS", 2, 503)),
+            (r#"{"method":"*","kind":{"status":"sms_failed"}}"#, Fault::status("*", 1, "sms_failed")),
+            (r#"{"method":"getSMS","kind":{"non_json":"<html>"}}"#, Fault::non_json("getSMS", 1, "<html>")),
+            (r#"{"method":"getSMS","kind":{"no_status":true}}"#, Fault::no_status("getSMS", 1)),
             (
                 r#"{"method":"sendSMS","kind":{"delay_ms":50,"then_succeed":true}}"#,
                 Fault::delay("sendSMS", 1, 50, true),
             ),
-            (
-                r#"{"method":"sendSMS","kind":{"close_connection":true}}"#,
-                Fault::close_connection("sendSMS", 1, false),
-            ),
+            (r#"{"method":"sendSMS","kind":{"close_connection":true}}"#, Fault::close_connection("sendSMS", 1, false)),
             (
                 r#"{"method":"sendSMS","kind":{"http_status":502,"body":"<h1>Bad gateway</h1>"}}"#,
                 Fault::new(
                     "sendSMS",
                     1,
-                    FaultKind::HttpStatus {
-                        code: 502,
-                        body: Some("<h1>Bad gateway</h1>".into()),
-                    },
+                    FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()) },
                 ),
             ),
         ];
@@ -325,19 +269,10 @@ mod tests {
     #[test]
     fn consumed_in_order() {
         let mut q = vec![Fault::status("sendSMS", 2, "a"), Fault::status("*", 1, "b")];
-        assert_eq!(
-            consume(&mut q, "getSMS"),
-            Some(FaultKind::Status("b".into()))
-        );
+        assert_eq!(consume(&mut q, "getSMS"), Some(FaultKind::Status("b".into())));
         assert_eq!(consume(&mut q, "getSMS"), None);
-        assert_eq!(
-            consume(&mut q, "sendSMS"),
-            Some(FaultKind::Status("a".into()))
-        );
-        assert_eq!(
-            consume(&mut q, "sendSMS"),
-            Some(FaultKind::Status("a".into()))
-        );
+        assert_eq!(consume(&mut q, "sendSMS"), Some(FaultKind::Status("a".into())));
+        assert_eq!(consume(&mut q, "sendSMS"), Some(FaultKind::Status("a".into())));
         assert_eq!(consume(&mut q, "sendSMS"), None);
     }
 }

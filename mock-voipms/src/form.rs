@@ -16,10 +16,7 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     while i < b.len() {
         match b[i] {
             b'+' if plus_is_space => out.push(b' '),
-            b'%' => match (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
+            b'%' => match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
                 (Some(h), Some(l)) => {
                     out.push((h << 4) | l);
                     i += 2;
@@ -76,11 +73,7 @@ pub(crate) struct ContentType {
 impl ContentType {
     pub fn parse(header: &str) -> ContentType {
         let mut parts = split_params(header);
-        let essence = if parts.is_empty() {
-            String::new()
-        } else {
-            parts.remove(0).trim().to_ascii_lowercase()
-        };
+        let essence = if parts.is_empty() { String::new() } else { parts.remove(0).trim().to_ascii_lowercase() };
         let params = parts
             .iter()
             .filter_map(|p| {
@@ -92,10 +85,7 @@ impl ContentType {
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -152,10 +142,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// Parse a `multipart/form-data` body with `boundary`; returns the text fields in order.
@@ -310,10 +297,7 @@ mod tests {
         ] {
             let _ = parse_multipart(body.as_bytes(), "b");
         }
-        let f = parse_multipart(
-            b"--b\nContent-Disposition: form-data; name=x\n\nv\n--b--",
-            "b",
-        );
+        let f = parse_multipart(b"--b\nContent-Disposition: form-data; name=x\n\nv\n--b--", "b");
         assert_eq!(f, vec![("x".into(), "v".into())]);
     }
 }

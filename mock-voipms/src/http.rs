@@ -85,11 +85,7 @@ pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
 }
 
 fn not_found() -> Response {
-    text(
-        StatusCode::NotFound,
-        "text/plain; charset=utf-8",
-        "Not Found",
-    )
+    text(StatusCode::NotFound, "text/plain; charset=utf-8", "Not Found")
 }
 
 /// `s` with every byte outside visible ASCII percent-encoded: a client-supplied URL can then
@@ -119,11 +115,7 @@ async fn read_body(req: &mut Request) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 fn too_large() -> Response {
-    let mut res = text(
-        StatusCode::PayloadTooLarge,
-        "text/plain; charset=utf-8",
-        "Request body over 8 MiB",
-    );
+    let mut res = text(StatusCode::PayloadTooLarge, "text/plain; charset=utf-8", "Request body over 8 MiB");
     res.insert_header("Connection", "close");
     res
 }
@@ -144,8 +136,7 @@ async fn handle(
         let Some(body) = read_body(&mut req).await? else {
             return Ok(too_large());
         };
-        let (status, value) =
-            smol::unblock(move || control::handle(&shared, &method, &path, &query, &body)).await;
+        let (status, value) = smol::unblock(move || control::handle(&shared, &method, &path, &query, &body)).await;
         return Ok(json(status, &value));
     }
     if path.starts_with("/media/") {
@@ -180,13 +171,8 @@ async fn api_endpoint(
     mut req: Request,
 ) -> http_types::Result<Response> {
     let http_method = req.method().to_string();
-    let host = req
-        .header("Host")
-        .map(|h| h.last().as_str().to_ascii_lowercase())
-        .unwrap_or_default();
-    let content_type = req
-        .header("Content-Type")
-        .map(|h| ContentType::parse(h.last().as_str()));
+    let host = req.header("Host").map(|h| h.last().as_str().to_ascii_lowercase()).unwrap_or_default();
+    let content_type = req.header("Content-Type").map(|h| ContentType::parse(h.last().as_str()));
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in form::parse_urlencoded(req.url().query().unwrap_or("")) {
         params.insert(k, v);
@@ -203,10 +189,7 @@ async fn api_endpoint(
             }
             Some("multipart/form-data") => {
                 encoding = "multipart";
-                let boundary = content_type
-                    .as_ref()
-                    .and_then(|c| c.param("boundary"))
-                    .unwrap_or("");
+                let boundary = content_type.as_ref().and_then(|c| c.param("boundary")).unwrap_or("");
                 form::parse_multipart(&body, boundary)
             }
             _ if body.is_empty() => Vec::new(),
@@ -222,18 +205,13 @@ async fn api_endpoint(
     let client_ip = access::normalise(peer.ip());
     let ip_text = client_ip.to_string();
     let record = |status: &str, response: &str| -> u64 {
-        let seq =
-            shared
-                .lock()
-                .record_call(&http_method, encoding, &ip_text, &params, status, response);
+        let seq = shared.lock().record_call(&http_method, encoding, &ip_text, &params, status, response);
         shared.changed.notify_all();
         shared.log(|| {
             format!(
                 "{http_method} {} from {ip_text} -> {}",
                 // Client-supplied text: escaped so it cannot forge log lines.
-                params
-                    .get("method")
-                    .map_or("(no method)".to_string(), |m| m.escape_debug().to_string()),
+                params.get("method").map_or("(no method)".to_string(), |m| m.escape_debug().to_string()),
                 status.escape_debug()
             )
         });
@@ -247,11 +225,7 @@ async fn api_endpoint(
         return Ok(res);
     }
 
-    let api_req = ApiRequest {
-        http_method: http_method.clone(),
-        client_ip,
-        params: params.clone(),
-    };
+    let api_req = ApiRequest { http_method: http_method.clone(), client_ip, params: params.clone() };
     let outcome = api::pipeline(&mut shared.lock(), &api_req);
     let kind = match outcome {
         Outcome::Answer(v) => {
@@ -281,19 +255,13 @@ async fn api_endpoint(
             record("no_status", &v.to_json());
             Ok(json(StatusCode::Ok, &v))
         }
-        FaultKind::Delay {
-            ms,
-            then_succeed: true,
-        } => {
+        FaultKind::Delay { ms, then_succeed: true } => {
             let v = api::run_method(&mut shared.lock(), &api_req);
             record(&api::status_of(&v), &v.to_json());
             Timer::after(Duration::from_millis(ms)).await;
             Ok(json(StatusCode::Ok, &v))
         }
-        FaultKind::Delay {
-            ms,
-            then_succeed: false,
-        } => {
+        FaultKind::Delay { ms, then_succeed: false } => {
             let seq = record("delayed", "");
             let gone = async {
                 client_gone(&stream).await;
@@ -325,10 +293,7 @@ async fn api_endpoint(
             }
             record("closed", "");
             // An endpoint error makes async-h1 drop the connection without writing anything.
-            Err(http_types::Error::from_str(
-                StatusCode::InternalServerError,
-                "injected close_connection fault",
-            ))
+            Err(http_types::Error::from_str(StatusCode::InternalServerError, "injected close_connection fault"))
         }
     }
 }

@@ -41,11 +41,7 @@ pub struct JsonError {
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid JSON at line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
+        write!(f, "invalid JSON at line {}, column {}: {}", self.line, self.column, self.message)
     }
 }
 
@@ -54,11 +50,7 @@ impl std::error::Error for JsonError {}
 impl Value {
     /// Parse one JSON document (surrounding whitespace allowed, nothing else).
     pub fn parse(text: &str) -> Result<Value, JsonError> {
-        let mut p = Parser {
-            bytes: text.as_bytes(),
-            text,
-            pos: 0,
-        };
+        let mut p = Parser { bytes: text.as_bytes(), text, pos: 0 };
         p.skip_ws();
         let v = p.value(0)?;
         p.skip_ws();
@@ -296,11 +288,7 @@ impl Parser<'_> {
         let before = self.text.get(..self.pos).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        JsonError {
-            line,
-            column,
-            message: message.to_string(),
-        }
+        JsonError { line, column, message: message.to_string() }
     }
 
     fn peek(&self) -> Option<u8> {

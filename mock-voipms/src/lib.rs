@@ -45,9 +45,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use clock::ClockError;
-pub use config::{
-    AccountConfig, AccountPatch, ClockSetting, ConfigError, DidConfig, MockConfig, Options,
-};
+pub use config::{AccountConfig, AccountPatch, ClockSetting, ConfigError, DidConfig, MockConfig, Options};
 pub use fault::{Fault, FaultKind};
 pub use push::{DeliveryRecord, InboundError, InboundReport, InboundRequest};
 pub use store::{Call, MessageKind, StoredMessage};
@@ -68,19 +66,9 @@ pub struct WaitTimeout {
 impl fmt::Display for WaitTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.wanted == 0 {
-            write!(
-                f,
-                "timed out waiting for a condition on the calls; {} recorded",
-                self.got.len()
-            )
+            write!(f, "timed out waiting for a condition on the calls; {} recorded", self.got.len())
         } else {
-            write!(
-                f,
-                "timed out waiting for {} {} call(s); {} recorded",
-                self.wanted,
-                self.method,
-                self.got.len()
-            )
+            write!(f, "timed out waiting for {} {} call(s); {} recorded", self.wanted, self.method, self.got.len())
         }
     }
 }
@@ -100,9 +88,7 @@ pub struct MockVoipms {
 /// `now + timeout`, or about a century from now when that overflows (`Duration::MAX`).
 fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(now)
+    now.checked_add(timeout).or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400))).unwrap_or(now)
 }
 
 fn invalid_input(e: impl fmt::Display) -> io::Error {
@@ -117,21 +103,13 @@ impl MockVoipms {
 
     /// Start a mock; with `log`, every API call and push attempt is logged to stderr (secrets
     /// redacted).
-    pub fn start_with_logging(
-        config: MockConfig,
-        listen: SocketAddr,
-        log: bool,
-    ) -> io::Result<MockVoipms> {
+    pub fn start_with_logging(config: MockConfig, listen: SocketAddr, log: bool) -> io::Result<MockVoipms> {
         config.validate().map_err(invalid_input)?;
         let std_listener = std::net::TcpListener::bind(listen)?;
         let addr = std_listener.local_addr()?;
         let shown = match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-            }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-            }
+            IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+            IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
             _ => addr,
         };
         let base_url = format!("http://{shown}");
@@ -146,24 +124,14 @@ impl MockVoipms {
         let listener = smol::net::TcpListener::try_from(std_listener)?;
         let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
         let server_shared = shared.clone();
-        let server = std::thread::Builder::new()
-            .name("mock-voipms-http".into())
-            .spawn(move || {
-                let ex = Arc::new(smol::Executor::new());
-                let run = http::serve(listener, server_shared, ex.clone(), stop_rx);
-                smol::block_on(ex.run(run));
-            })?;
+        let server = std::thread::Builder::new().name("mock-voipms-http".into()).spawn(move || {
+            let ex = Arc::new(smol::Executor::new());
+            let run = http::serve(listener, server_shared, ex.clone(), stop_rx);
+            smol::block_on(ex.run(run));
+        })?;
         let retry_shared = shared.clone();
-        std::thread::Builder::new()
-            .name("mock-voipms-retry".into())
-            .spawn(move || push::retry_loop(retry_shared))?;
-        Ok(MockVoipms {
-            shared,
-            addr,
-            base_url,
-            stop: Some(stop_tx),
-            server: Some(server),
-        })
+        std::thread::Builder::new().name("mock-voipms-retry".into()).spawn(move || push::retry_loop(retry_shared))?;
+        Ok(MockVoipms { shared, addr, base_url, stop: Some(stop_tx), server: Some(server) })
     }
 
     /// The address the server listens on.
@@ -188,32 +156,19 @@ impl MockVoipms {
 
     /// The recorded calls of one API method, in order.
     pub fn calls_for(&self, method: &str) -> Vec<Call> {
-        self.shared
-            .lock()
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .cloned()
-            .collect()
+        self.shared.lock().calls.iter().filter(|c| c.method == method).cloned().collect()
     }
 
     /// Block until at least `n` calls of `method` have been recorded, or `timeout` passes.
     /// Returns as soon as the call is recorded (no polling).
-    pub fn wait_for_calls(
-        &self,
-        method: &str,
-        n: usize,
-        timeout: Duration,
-    ) -> Result<Vec<Call>, WaitTimeout> {
-        self.wait_for_calls_where(timeout, |calls| {
-            calls.iter().filter(|c| c.method == method).count() >= n
-        })
-        .map(|calls| calls.into_iter().filter(|c| c.method == method).collect())
-        .map_err(|e| WaitTimeout {
-            method: method.to_string(),
-            wanted: n,
-            got: e.got.into_iter().filter(|c| c.method == method).collect(),
-        })
+    pub fn wait_for_calls(&self, method: &str, n: usize, timeout: Duration) -> Result<Vec<Call>, WaitTimeout> {
+        self.wait_for_calls_where(timeout, |calls| calls.iter().filter(|c| c.method == method).count() >= n)
+            .map(|calls| calls.into_iter().filter(|c| c.method == method).collect())
+            .map_err(|e| WaitTimeout {
+                method: method.to_string(),
+                wanted: n,
+                got: e.got.into_iter().filter(|c| c.method == method).collect(),
+            })
     }
 
     /// Block until `done(all recorded calls)` is true, or `timeout` passes; re-checked whenever
@@ -232,11 +187,7 @@ impl MockVoipms {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(WaitTimeout {
-                    method: "(condition)".to_string(),
-                    wanted: 0,
-                    got: st.calls.clone(),
-                });
+                return Err(WaitTimeout { method: "(condition)".to_string(), wanted: 0, got: st.calls.clone() });
             }
             st = match self.shared.changed.wait_timeout(st, deadline - now) {
                 Ok((g, _)) => g,
@@ -376,12 +327,7 @@ impl MockVoipms {
 
     /// Every stored message (sent and received, SMS and MMS), oldest first.
     pub fn messages(&self) -> Vec<StoredMessage> {
-        self.shared
-            .lock()
-            .rows
-            .iter()
-            .map(|r| r.msg.clone())
-            .collect()
+        self.shared.lock().rows.iter().map(|r| r.msg.clone()).collect()
     }
 
     /// Every push attempt, in order.

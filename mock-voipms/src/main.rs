@@ -31,15 +31,14 @@ struct Args {
 fn run(args: Args) -> Result<(), String> {
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             MockConfig::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => MockConfig::for_tests(&["5551234567"]),
     };
     // Register the handlers before announcing readiness, so an early SIGTERM is not fatal.
-    let mut signals = Signals::new([Signal::Term, Signal::Int])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        Signals::new([Signal::Term, Signal::Int]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let mock = MockVoipms::start_with_logging(config, args.listen, true)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let mut out = std::io::stdout().lock();

@@ -21,11 +21,7 @@ pub(crate) enum MediaSource {
 
 /// Classify one media value. `Err` carries the API status (`no_base64file`,
 /// `exceeds_file_size`, `invalid_file`).
-pub(crate) fn parse(
-    value: &str,
-    via_get: bool,
-    get_limit: bool,
-) -> Result<MediaSource, &'static str> {
+pub(crate) fn parse(value: &str, via_get: bool, get_limit: bool) -> Result<MediaSource, &'static str> {
     let v = value.trim();
     let lower = v.get(..8).unwrap_or(v).to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -36,10 +32,7 @@ pub(crate) fn parse(
         let Some((meta, data)) = rest.split_once(',') else {
             return Err("invalid_file");
         };
-        let Some(mime) = meta
-            .strip_suffix(";base64")
-            .or_else(|| meta.strip_suffix(";BASE64"))
-        else {
+        let Some(mime) = meta.strip_suffix(";base64").or_else(|| meta.strip_suffix(";BASE64")) else {
             return Err("invalid_file");
         };
         let mime = mime.split(';').next().unwrap_or("").trim();
@@ -68,10 +61,7 @@ pub(crate) fn parse(
 /// Is `m` a plain `type/subtype` (RFC 6838 restricted names), safe to send back as a header?
 fn is_mime(m: &str) -> bool {
     let name = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 127
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        !p.is_empty() && p.len() <= 127 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
     };
     matches!(m.split_once('/'), Some((t, st)) if name(t) && name(st))
 }
@@ -111,9 +101,7 @@ pub(crate) fn ext_for_mime(mime: &str) -> String {
         return known.to_string();
     }
     match mime.split_once('/') {
-        Some((_, sub))
-            if (1..=8).contains(&sub.len()) && sub.bytes().all(|c| c.is_ascii_alphanumeric()) =>
-        {
+        Some((_, sub)) if (1..=8).contains(&sub.len()) && sub.bytes().all(|c| c.is_ascii_alphanumeric()) => {
             sub.to_string()
         }
         _ => "bin".to_string(),
@@ -130,9 +118,7 @@ pub(crate) fn ext_for_url(url: &str) -> String {
     let last = p.rsplit('/').next().unwrap_or("");
     match last.rsplit_once('.') {
         Some((stem, ext))
-            if !stem.is_empty()
-                && (1..=5).contains(&ext.len())
-                && ext.bytes().all(|c| c.is_ascii_alphanumeric()) =>
+            if !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.bytes().all(|c| c.is_ascii_alphanumeric()) =>
         {
             ext.to_ascii_lowercase()
         }
@@ -147,9 +133,7 @@ pub(crate) fn register(state: &mut State, id: u64, sources: Vec<MediaSource>) ->
         let n = i + 1;
         let (ext, item) = match src {
             MediaSource::Url(u) => (ext_for_url(&u), MediaItem::Redirect(u)),
-            MediaSource::Data { mime, bytes } => {
-                (ext_for_mime(&mime), MediaItem::Data { mime, bytes })
-            }
+            MediaSource::Data { mime, bytes } => (ext_for_mime(&mime), MediaItem::Data { mime, bytes }),
         };
         let path = format!("/media/{id}/{n}/media.{ext}");
         urls.push(format!("{}{}", state.base_url, path));
@@ -176,19 +160,13 @@ mod tests {
         );
         assert_eq!(
             parse("data:image/png;base64,iVBORw0KGgo=", false, true),
-            Ok(MediaSource::Data {
-                mime: "image/png".into(),
-                bytes: b"\x89PNG\r\n\x1a\n".to_vec()
-            })
+            Ok(MediaSource::Data { mime: "image/png".into(), bytes: b"\x89PNG\r\n\x1a\n".to_vec() })
         );
         match parse("/9j/4AAQ", false, true) {
             Ok(MediaSource::Data { mime, .. }) => assert_eq!(mime, "image/jpeg"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            parse("data:image/png,abc", false, true),
-            Err("invalid_file")
-        );
+        assert_eq!(parse("data:image/png,abc", false, true), Err("invalid_file"));
         assert_eq!(parse("%%%", false, true), Err("no_base64file"));
         let long = "A".repeat(516);
         assert_eq!(parse(&long, true, true), Err("exceeds_file_size"));
@@ -202,10 +180,7 @@ mod tests {
 
     #[test]
     fn extensions() {
-        assert_eq!(
-            ext_for_url("https://voip.ms/themes/voipms/assets/img/talent.jpg?v=2"),
-            "jpg"
-        );
+        assert_eq!(ext_for_url("https://voip.ms/themes/voipms/assets/img/talent.jpg?v=2"), "jpg");
         assert_eq!(ext_for_url("https://example.com/"), "bin");
         assert_eq!(ext_for_url("https://example.com"), "bin");
         assert_eq!(ext_for_url("https://example.com/file.tar.gz"), "gz");

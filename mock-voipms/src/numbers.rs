@@ -41,11 +41,7 @@ pub(crate) fn parse_sender(input: &str, strict: bool) -> Option<String> {
 
 /// A stored number as shown to clients: `+1` prefix when `e164`; short codes unchanged.
 pub(crate) fn format(stored: &str, e164: bool) -> String {
-    if e164 && stored.len() == 10 {
-        format!("+1{stored}")
-    } else {
-        stored.to_string()
-    }
+    if e164 && stored.len() == 10 { format!("+1{stored}") } else { stored.to_string() }
 }
 
 #[cfg(test)]
@@ -69,10 +65,7 @@ mod tests {
         ] {
             assert_eq!(parse_nanp(s, false), None, "{s}");
         }
-        assert_eq!(
-            parse_nanp("5551234567", false).as_deref(),
-            Some("5551234567")
-        );
+        assert_eq!(parse_nanp("5551234567", false).as_deref(), Some("5551234567"));
         assert_eq!(parse_nanp("5551234567", true), None);
     }
 

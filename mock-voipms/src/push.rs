@@ -91,13 +91,7 @@ impl InboundRequest {
                         .map(|(i, m)| string(m, &format!("media[{i}]")))
                         .collect::<Result<_, _>>()?;
                 }
-                "kind" => {
-                    r.kind = if val.is_null() {
-                        None
-                    } else {
-                        Some(string(val, &path)?)
-                    }
-                }
+                "kind" => r.kind = if val.is_null() { None } else { Some(string(val, &path)?) },
                 _ => return Err(ConfigError::UnknownKey { path }),
             }
         }
@@ -126,15 +120,7 @@ impl InboundReport {
         Value::object([
             ("id", Value::from(&self.id)),
             ("kind", Value::from(&self.kind)),
-            (
-                "deliveries",
-                Value::Array(
-                    self.deliveries
-                        .iter()
-                        .map(DeliveryRecord::to_value)
-                        .collect(),
-                ),
-            ),
+            ("deliveries", Value::Array(self.deliveries.iter().map(DeliveryRecord::to_value).collect())),
         ])
     }
 }
@@ -305,18 +291,10 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 /// Substitute the URL callback placeholders (values percent-encoded, numbers per dial mode).
-pub(crate) fn callback_url(
-    template: &str,
-    msg: &StoredMessage,
-    e164: bool,
-    opts: &Options,
-) -> String {
+pub(crate) fn callback_url(template: &str, msg: &StoredMessage, e164: bool, opts: &Options) -> String {
     let media = msg.media.join(",");
     let mut url = template
-        .replace(
-            "{FROM}",
-            &percent_encode(&numbers::format(&msg.contact, e164)),
-        )
+        .replace("{FROM}", &percent_encode(&numbers::format(&msg.contact, e164)))
         .replace("{TO}", &percent_encode(&numbers::format(&msg.did, e164)))
         .replace("{MESSAGE}", &percent_encode(&msg.message))
         .replace("{ID}", &percent_encode(&msg.id.to_string()))
@@ -328,13 +306,7 @@ pub(crate) fn callback_url(
 }
 
 /// The webhook JSON body (§11.8).
-pub(crate) fn webhook_body(
-    st: &State,
-    msg: &StoredMessage,
-    did: &DidConfig,
-    event_id: &str,
-    url: &str,
-) -> String {
+pub(crate) fn webhook_body(st: &State, msg: &StoredMessage, did: &DidConfig, event_id: &str, url: &str) -> String {
     let opts = &st.options;
     let e164 = did.e164() || opts.webhook_numbers_e164;
     let from_number = Value::from(numbers::format(&msg.contact, e164));
@@ -410,13 +382,7 @@ pub(crate) fn webhook_body(
     let mut top = vec![("data", data)];
     if extras {
         let (clean, _) = split_userinfo(url);
-        top.push((
-            "meta",
-            Value::object([
-                ("attempt", Value::from(1u32)),
-                ("delivered_to", Value::from(clean)),
-            ]),
-        ));
+        top.push(("meta", Value::object([("attempt", Value::from(1u32)), ("delivered_to", Value::from(clean))])));
     }
     Value::object(top).to_json()
 }
@@ -427,10 +393,7 @@ fn event_uuid(n: u64) -> String {
 }
 
 /// Store an inbound message and push it; blocks until the first attempts are done.
-pub(crate) fn inbound(
-    shared: &Arc<Shared>,
-    req: &InboundRequest,
-) -> Result<InboundReport, InboundError> {
+pub(crate) fn inbound(shared: &Arc<Shared>, req: &InboundRequest) -> Result<InboundReport, InboundError> {
     let jobs;
     let msg;
     {
@@ -440,8 +403,8 @@ pub(crate) fn inbound(
             .and_then(|d| st.did(&d).cloned())
             .filter(|d| d.sms_enabled && d.sms_available)
             .ok_or_else(|| InboundError::UnknownDid(req.did.clone()))?;
-        let from = numbers::parse_sender(&req.from, strict)
-            .ok_or_else(|| InboundError::InvalidFrom(req.from.clone()))?;
+        let from =
+            numbers::parse_sender(&req.from, strict).ok_or_else(|| InboundError::InvalidFrom(req.from.clone()))?;
         let kind = match req.kind.as_deref() {
             None if req.media.is_empty() => MessageKind::Sms,
             None => MessageKind::Mms,
@@ -457,31 +420,17 @@ pub(crate) fn inbound(
             .iter()
             .enumerate()
             .map(|(index, m)| {
-                media::parse(m, false, false).map_err(|s| InboundError::InvalidMedia {
-                    index,
-                    status: s.to_string(),
-                })
+                media::parse(m, false, false).map_err(|s| InboundError::InvalidMedia { index, status: s.to_string() })
             })
             .collect::<Result<_, _>>()?;
         let id = st.next_id(kind);
         let urls = media::register(&mut st, id, sources);
-        msg = st.store(Draft {
-            kind,
-            id,
-            r#type: 1,
-            did: &did_cfg.did,
-            contact: &from,
-            message: &req.text,
-            media: urls,
-        });
+        msg =
+            st.store(Draft { kind, id, r#type: 1, did: &did_cfg.did, contact: &from, message: &req.text, media: urls });
         jobs = push_jobs(&mut st, &msg, &did_cfg);
     }
     let deliveries = jobs.into_iter().map(|j| run_job(shared, j)).collect();
-    Ok(InboundReport {
-        id: msg.id.to_string(),
-        kind: msg.kind.as_str().to_string(),
-        deliveries,
-    })
+    Ok(InboundReport { id: msg.id.to_string(), kind: msg.kind.as_str().to_string(), deliveries })
 }
 
 /// The first attempt of each push configured on the DID.
@@ -495,14 +444,8 @@ fn push_jobs(st: &mut State, msg: &StoredMessage, did: &DidConfig) -> Vec<PushJo
             url: callback_url(&did.url_callback, msg, did.e164(), &opts),
             body: None,
             attempt: 1,
-            ack: if did.url_callback_retry {
-                AckRule::SuccessOk
-            } else {
-                AckRule::AnyResponse
-            },
-            retry: did
-                .url_callback_retry
-                .then_some((opts.callback_retry_interval_s, opts.callback_max_attempts)),
+            ack: if did.url_callback_retry { AckRule::SuccessOk } else { AckRule::AnyResponse },
+            retry: did.url_callback_retry.then_some((opts.callback_retry_interval_s, opts.callback_max_attempts)),
             timeout_ms: opts.push_timeout_ms,
         });
     }
@@ -515,14 +458,8 @@ fn push_jobs(st: &mut State, msg: &StoredMessage, did: &DidConfig) -> Vec<PushJo
             url: did.webhook.clone(),
             body: Some(webhook_body(st, msg, did, &event_id, &did.webhook)),
             attempt: 1,
-            ack: if opts.webhook_requires_ok {
-                AckRule::SuccessOk
-            } else {
-                AckRule::Success
-            },
-            retry: opts
-                .webhook_retry
-                .then_some((opts.webhook_retry_interval_s, opts.webhook_max_attempts)),
+            ack: if opts.webhook_requires_ok { AckRule::SuccessOk } else { AckRule::Success },
+            retry: opts.webhook_retry.then_some((opts.webhook_retry_interval_s, opts.webhook_max_attempts)),
             timeout_ms: opts.push_timeout_ms,
         };
         if opts.webhook_duplicate {
@@ -548,8 +485,7 @@ fn send(job: &PushJob) -> AttemptResult {
         .max_redirects(0)
         .build()
         .new_agent();
-    let auth_header =
-        auth.map(|(u, p)| format!("Basic {}", base64::encode(format!("{u}:{p}").as_bytes())));
+    let auth_header = auth.map(|(u, p)| format!("Basic {}", base64::encode(format!("{u}:{p}").as_bytes())));
     let result = match job.mechanism {
         Mechanism::Callback => {
             let mut r = agent.get(&url);
@@ -570,24 +506,14 @@ fn send(job: &PushJob) -> AttemptResult {
         Ok(mut resp) => {
             let status = resp.status().as_u16();
             let mut buf = Vec::new();
-            let read = resp
-                .body_mut()
-                .as_reader()
-                .take(KEEP_RESPONSE_BYTES)
-                .read_to_end(&mut buf);
+            let read = resp.body_mut().as_reader().take(KEEP_RESPONSE_BYTES).read_to_end(&mut buf);
             AttemptResult {
                 http_status: Some(status),
                 body: String::from_utf8_lossy(&buf).into_owned(),
-                error: read
-                    .err()
-                    .map(|e| format!("reading the response body: {e}")),
+                error: read.err().map(|e| format!("reading the response body: {e}")),
             }
         }
-        Err(e) => AttemptResult {
-            http_status: None,
-            body: String::new(),
-            error: Some(e.to_string()),
-        },
+        Err(e) => AttemptResult { http_status: None, body: String::new(), error: Some(e.to_string()) },
     }
 }
 
@@ -642,13 +568,7 @@ pub(crate) fn run_job(shared: &Arc<Shared>, job: PushJob) -> DeliveryRecord {
     if let Some((interval_s, max)) = job.retry {
         if !acked && max.is_none_or(|m| job.attempt < m) {
             let due_ms = now + (interval_s as i64).saturating_mul(1000);
-            st.pending.push(PendingPush {
-                due_ms,
-                job: PushJob {
-                    attempt: job.attempt + 1,
-                    ..job
-                },
-            });
+            st.pending.push(PendingPush { due_ms, job: PushJob { attempt: job.attempt + 1, ..job } });
             shared.retry_cv.notify_all();
         }
     }

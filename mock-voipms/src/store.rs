@@ -55,12 +55,7 @@ impl Call {
     }
 
     pub(crate) fn to_value(&self) -> Value {
-        let params = Value::Object(
-            self.params
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(v)))
-                .collect(),
-        );
+        let params = Value::Object(self.params.iter().map(|(k, v)| (k.clone(), Value::from(v))).collect());
         let response = match Value::parse(&self.response) {
             Ok(v) => v,
             Err(_) if self.response.is_empty() => Value::Null,
@@ -210,10 +205,8 @@ fn clock_from(setting: &ClockSetting) -> Result<MockClock, ConfigError> {
     Ok(match setting {
         ClockSetting::Real => MockClock::Real { offset_ms: 0 },
         ClockSetting::Fixed(s) => MockClock::Fixed {
-            now_ms: clock::parse_rfc3339(s).map_err(|e| ConfigError::Invalid {
-                path: "clock".into(),
-                message: e.to_string(),
-            })?,
+            now_ms: clock::parse_rfc3339(s)
+                .map_err(|e| ConfigError::Invalid { path: "clock".into(), message: e.to_string() })?,
         },
     })
 }
@@ -294,10 +287,7 @@ impl State {
             media: d.media,
             carrier_status: "Information not available".into(),
         };
-        self.rows.push(Row {
-            at_ms,
-            msg: msg.clone(),
-        });
+        self.rows.push(Row { at_ms, msg: msg.clone() });
         msg
     }
 

@@ -33,11 +33,7 @@ fn ready(child: &mut Child) -> (SocketAddr, BufReader<std::process::ChildStdout>
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
     assert!(ok);
 }
 
@@ -58,20 +54,12 @@ fn prints_one_line_serves_and_exits_0_on_sigterm() {
             "clock":"2025-07-20T12:00:00-04:00"}"#,
     )
     .unwrap();
-    let mut child = spawn(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let mut child = spawn(&["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()]);
     let (addr, mut out) = ready(&mut child);
     assert_ne!(addr.port(), 0);
 
     assert_eq!(get(addr, "/_mock/health").text(), r#"{"ok":true}"#);
-    let r = get(
-        addr,
-        "/api/v1/rest.php?method=getDIDsInfo&api_username=ci%40example.com&api_password=pw",
-    );
+    let r = get(addr, "/api/v1/rest.php?method=getDIDsInfo&api_username=ci%40example.com&api_password=pw");
     let v = r.json();
     let did = &v.get("dids").unwrap().as_array().unwrap()[0];
     assert_eq!(did.get("did").unwrap().as_str(), Some("+14385556789"));
@@ -79,8 +67,7 @@ fn prints_one_line_serves_and_exits_0_on_sigterm() {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     use std::io::Write;
     for _ in 0..2 {
-        s.write_all(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert_eq!(read_response(&mut s).unwrap().status, 200);
     }
     drop(s);
@@ -92,17 +79,9 @@ fn prints_one_line_serves_and_exits_0_on_sigterm() {
     out.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "exactly one line on stdout");
     let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("getDIDsInfo"), "logs go to stderr: {err}");
-    assert!(
-        !err.contains("pw&") && !err.contains("api_password=pw"),
-        "no secrets in logs"
-    );
+    assert!(!err.contains("pw&") && !err.contains("api_password=pw"), "no secrets in logs");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -125,15 +104,8 @@ fn bad_config_names_the_key_and_fails() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("bad.json");
     std::fs::write(&config, r#"{"options":{"webhook_retyr":true}}"#).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out =
+        Command::new(BIN).args(["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -10,12 +10,7 @@ use common::*;
 use mock_voipms::{Fault, FaultKind, MockVoipms};
 
 fn send_request() -> String {
-    let q = query(&with_creds(&[
-        ("method", "sendSMS"),
-        ("did", DID),
-        ("dst", CONTACT),
-        ("message", "hi"),
-    ]));
+    let q = query(&with_creds(&[("method", "sendSMS"), ("did", DID), ("dst", CONTACT), ("message", "hi")]));
     format!("GET /api/v1/rest.php?{q} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
 }
 
@@ -41,19 +36,13 @@ fn status_fault_answers_without_running_the_method() {
     let mock = mock();
     mock.inject(Fault::status("sendSMS", 2, "sms_failed"));
     mock.inject(Fault::status("getSMS", 1, "method_maintenance"));
-    assert_eq!(
-        send_sms(&mock).json().to_json(),
-        r#"{"status":"sms_failed"}"#
-    );
+    assert_eq!(send_sms(&mock).json().to_json(), r#"{"status":"sms_failed"}"#);
     assert_eq!(status(&send_sms(&mock).json()), "sms_failed");
     assert!(mock.messages().is_empty());
     assert_eq!(status(&send_sms(&mock).json()), "success");
     assert_eq!(mock.messages().len(), 1);
     assert_eq!(statuses(&mock), ["sms_failed", "sms_failed", "success"]);
-    assert_eq!(
-        mock.faults(),
-        vec![Fault::status("getSMS", 1, "method_maintenance")]
-    );
+    assert_eq!(mock.faults(), vec![Fault::status("getSMS", 1, "method_maintenance")]);
     mock.clear_faults();
     assert!(mock.faults().is_empty());
 }
@@ -65,10 +54,7 @@ fn http_status_fault() {
     mock.inject(Fault::new(
         "sendSMS",
         1,
-        FaultKind::HttpStatus {
-            code: 502,
-            body: Some("<h1>Bad gateway</h1>".into()),
-        },
+        FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()) },
     ));
     let r = send_sms(&mock);
     assert_eq!(r.status, 503);
@@ -95,10 +81,7 @@ fn non_json_and_no_status_faults() {
     assert_eq!(api(&mock, "getIP", &[]).to_json(), "{}");
     assert_eq!(status(&api(&mock, "getIP", &[])), "success");
     assert!(mock.messages().is_empty());
-    assert_eq!(
-        statuses(&mock),
-        ["non_json", "no_status", "no_status", "success"]
-    );
+    assert_eq!(statuses(&mock), ["non_json", "no_status", "no_status", "success"]);
 }
 
 #[test]
@@ -108,10 +91,7 @@ fn delay_answers_late_to_a_patient_client() {
     let t = Instant::now();
     let r = send_sms(&mock);
     assert!(t.elapsed() >= Duration::from_millis(300));
-    assert_eq!(
-        r.json().to_json(),
-        r#"{"status":"success","sms":100000000}"#
-    );
+    assert_eq!(r.json().to_json(), r#"{"status":"success","sms":100000000}"#);
     assert_eq!(mock.messages().len(), 1);
     assert_eq!(statuses(&mock), ["success"]);
 }
@@ -123,9 +103,7 @@ fn delay_without_then_succeed_stores_nothing_when_the_client_gives_up() {
     assert!(!impatient_send(&mock, Duration::from_millis(200)));
     // The client closed its socket: the mock notices long before the 20 s delay ends.
     let calls = mock
-        .wait_for_calls_where(Duration::from_secs(10), |c| {
-            c.iter().any(|c| c.status == "client_gone")
-        })
+        .wait_for_calls_where(Duration::from_secs(10), |c| c.iter().any(|c| c.status == "client_gone"))
         .expect("client_gone recorded");
     assert_eq!(calls.len(), 1);
     assert!(mock.messages().is_empty());
@@ -143,9 +121,7 @@ fn delay_with_then_succeed_stores_the_row_and_does_not_block_others() {
         let r = read_response(&mut s).unwrap();
         (t.elapsed(), r)
     });
-    let calls = mock
-        .wait_for_calls("sendSMS", 1, Duration::from_secs(10))
-        .unwrap();
+    let calls = mock.wait_for_calls("sendSMS", 1, Duration::from_secs(10)).unwrap();
     assert_eq!(calls[0].status, "success");
     assert_eq!(mock.messages().len(), 1, "stored before the late answer");
     // Another request is answered while the first one waits.
@@ -159,9 +135,7 @@ fn delay_with_then_succeed_stores_the_row_and_does_not_block_others() {
     // An impatient client still leaves the row behind.
     mock.inject(Fault::delay("sendSMS", 1, 5_000, true));
     assert!(!impatient_send(&mock, Duration::from_millis(200)));
-    let calls = mock
-        .wait_for_calls("sendSMS", 2, Duration::from_secs(10))
-        .unwrap();
+    let calls = mock.wait_for_calls("sendSMS", 2, Duration::from_secs(10)).unwrap();
     assert_eq!(calls[1].status, "success");
     assert_eq!(mock.messages().len(), 2);
 }
@@ -204,18 +178,9 @@ fn faults_through_the_control_api() {
     assert_eq!(r.status, 200);
     assert_eq!(send_sms(&mock).status, 200);
 
-    let r = control(
-        &mock,
-        "POST",
-        "/_mock/faults",
-        Some(r#"{"method":"x","kind":{"delay_ms":5,"then_succed":true}}"#),
-    );
+    let r = control(&mock, "POST", "/_mock/faults", Some(r#"{"method":"x","kind":{"delay_ms":5,"then_succed":true}}"#));
     assert_eq!(r.status, 400);
-    assert!(
-        s(&r.json(), "error").contains("kind.then_succed"),
-        "{}",
-        r.text()
-    );
+    assert!(s(&r.json(), "error").contains("kind.then_succed"), "{}", r.text());
     let r = control(
         &mock,
         "POST",

@@ -76,12 +76,7 @@ pub struct Backfill {
 impl Backfill {
     /// A scheduler; `None` turns backfill off.
     pub fn new(interval: Option<Duration>) -> Backfill {
-        Backfill {
-            interval,
-            next: None,
-            run: None,
-            jobs: HashMap::new(),
-        }
+        Backfill { interval, next: None, run: None, jobs: HashMap::new() }
     }
 
     /// Run as soon as possible (at start).
@@ -102,14 +97,7 @@ impl Backfill {
     }
 
     /// Start a run if one is due: one list call per DID, from `cursor_ms`.
-    pub fn poll(
-        &mut self,
-        now: Now,
-        dids: &[Nanp],
-        cursor_ms: u64,
-        next_job: &mut u64,
-        out: &mut Outbox,
-    ) {
+    pub fn poll(&mut self, now: Now, dids: &[Nanp], cursor_ms: u64, next_job: &mut u64, out: &mut Outbox) {
         let due = self.run.is_none() && self.next.is_some_and(|t| now.mono >= t);
         if !due || dids.is_empty() {
             return;
@@ -118,28 +106,16 @@ impl Backfill {
         let oldest = (now_secs - MAX_RANGE_DAYS * 86_400).max(0) as u64 * 1000;
         let from_ms = cursor_ms.saturating_sub(SLACK_MS).max(oldest);
         let until_ms = now.wall_ms.saturating_sub(GRACE_MS);
-        let (from, to) = (
-            eastern_date((from_ms / 1000) as i64),
-            eastern_date(now_secs),
-        );
+        let (from, to) = (eastern_date((from_ms / 1000) as i64), eastern_date(now_secs));
         for did in dids {
             *next_job += 1;
             self.jobs.insert(*next_job, Job::List { did: *did });
             out.push_back(Action::VoipmsCall {
                 job: *next_job,
-                request: Request::Received {
-                    did: *did,
-                    from: from.clone(),
-                    to: to.clone(),
-                },
+                request: Request::Received { did: *did, from: from.clone(), to: to.clone() },
             });
         }
-        self.run = Some(Run {
-            from_ms,
-            until_ms,
-            calls_left: dids.len(),
-            failed: false,
-        });
+        self.run = Some(Run { from_ms, until_ms, calls_left: dids.len(), failed: false });
     }
 
     /// A call of ours finished.
@@ -175,10 +151,7 @@ impl Backfill {
                             let request = Request::Media { id: row.id.clone() };
                             self.jobs.insert(*next_job, Job::Media { did, row, at_ms });
                             run.calls_left += 1;
-                            out.push_back(Action::VoipmsCall {
-                                job: *next_job,
-                                request,
-                            });
+                            out.push_back(Action::VoipmsCall { job: *next_job, request });
                         } else {
                             progress.push(Progress::Found(Found { did, row, at_ms }));
                         }
@@ -186,36 +159,23 @@ impl Backfill {
                 }
                 Err(f) => {
                     run.failed = true;
-                    progress.push(Progress::Failed(format!(
-                        "backfill for DID {did} failed: {}",
-                        f.status
-                    )));
+                    progress.push(Progress::Failed(format!("backfill for DID {did} failed: {}", f.status)));
                 }
             },
-            Job::Media {
-                did,
-                mut row,
-                at_ms,
-            } => match api::media(outcome) {
+            Job::Media { did, mut row, at_ms } => match api::media(outcome) {
                 Ok(media) => {
                     row.media = media;
                     progress.push(Progress::Found(Found { did, row, at_ms }));
                 }
                 Err(f) => {
                     run.failed = true;
-                    progress.push(Progress::Failed(format!(
-                        "backfill could not fetch an MMS's media: {}",
-                        f.status
-                    )));
+                    progress.push(Progress::Failed(format!("backfill could not fetch an MMS's media: {}", f.status)));
                 }
             },
         }
         if run.calls_left == 0 {
             let complete = !run.failed;
-            progress.push(Progress::Done {
-                complete,
-                until_ms: run.until_ms,
-            });
+            progress.push(Progress::Done { complete, until_ms: run.until_ms });
             self.run = None;
             let wait = match (complete, self.interval) {
                 (true, Some(i)) => i,

@@ -30,11 +30,8 @@ pub const DEFAULT_RETRY_FOR_SECS: u64 = 86_400;
 pub const DEFAULT_BACKFILL_SECS: u64 = 600;
 
 /// The keys whose value is a path to a secret; the shell reads these before validation.
-pub const SECRET_FILE_KEYS: [(&str, &str); 3] = [
-    ("xmpp", "secret_file"),
-    ("voipms", "api_password_file"),
-    ("webhook", "key_file"),
-];
+pub const SECRET_FILE_KEYS: [(&str, &str); 3] =
+    [("xmpp", "secret_file"), ("voipms", "api_password_file"), ("webhook", "key_file")];
 
 /// Secret files read by the shell: `"xmpp.secret_file"` → the file's text, or why it could not
 /// be read.
@@ -163,28 +160,16 @@ impl fmt::Display for ConfigError {
             ConfigError::NotJson(why) => write!(f, "not valid JSON: {why}"),
             ConfigError::UnknownKey(key) => write!(f, "unknown key \"{key}\""),
             ConfigError::Missing(key) => write!(f, "\"{key}\" is required"),
-            ConfigError::WrongType {
-                key,
-                expected,
-                found,
-            } => write!(f, "\"{key}\": expected {expected}, found {found}"),
-            ConfigError::ExactlyOneOf {
-                section,
-                inline,
-                file,
-            } => {
-                write!(
-                    f,
-                    "\"{section}\": give exactly one of \"{inline}\" and \"{file}\""
-                )
+            ConfigError::WrongType { key, expected, found } => {
+                write!(f, "\"{key}\": expected {expected}, found {found}")
+            }
+            ConfigError::ExactlyOneOf { section, inline, file } => {
+                write!(f, "\"{section}\": give exactly one of \"{inline}\" and \"{file}\"")
             }
             ConfigError::SecretFile { key, reason } => write!(f, "\"{key}\": {reason}"),
             ConfigError::Invalid { key, reason } => write!(f, "\"{key}\": {reason}"),
             ConfigError::DidTwice { did, first, second } => {
-                write!(
-                    f,
-                    "\"jid_map\": DID \"{did}\" is mapped to both \"{first}\" and \"{second}\""
-                )
+                write!(f, "\"jid_map\": DID \"{did}\" is mapped to both \"{first}\" and \"{second}\"")
             }
         }
     }
@@ -201,22 +186,15 @@ struct Section<'v, 'e> {
 }
 
 impl<'v, 'e> Section<'v, 'e> {
-    fn new(
-        path: &str,
-        value: Option<&'v Value>,
-        errors: &'e mut Vec<ConfigError>,
-    ) -> Option<Section<'v, 'e>> {
+    fn new(path: &str, value: Option<&'v Value>, errors: &'e mut Vec<ConfigError>) -> Option<Section<'v, 'e>> {
         match value {
             None => {
                 errors.push(ConfigError::Missing(path.to_string()));
                 None
             }
-            Some(Value::Object(members)) => Some(Section {
-                path: path.to_string(),
-                members,
-                errors,
-                known: Vec::new(),
-            }),
+            Some(Value::Object(members)) => {
+                Some(Section { path: path.to_string(), members, errors, known: Vec::new() })
+            }
             Some(other) => {
                 errors.push(ConfigError::WrongType {
                     key: path.to_string(),
@@ -229,11 +207,7 @@ impl<'v, 'e> Section<'v, 'e> {
     }
 
     fn key(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
 
     fn raw(&mut self, key: &'static str) -> Option<&'v Value> {
@@ -247,21 +221,14 @@ impl<'v, 'e> Section<'v, 'e> {
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
                 let key = self.key(key);
-                self.errors.push(ConfigError::WrongType {
-                    key,
-                    expected: "a string",
-                    found: other.type_name(),
-                });
+                self.errors.push(ConfigError::WrongType { key, expected: "a string", found: other.type_name() });
                 None
             }
         }
     }
 
     fn req_str(&mut self, key: &'static str) -> Option<String> {
-        let present = self
-            .members
-            .iter()
-            .any(|(k, v)| k == key && *v != Value::Null);
+        let present = self.members.iter().any(|(k, v)| k == key && *v != Value::Null);
         let value = self.opt_str(key);
         if !present {
             let key = self.key(key);
@@ -280,10 +247,8 @@ impl<'v, 'e> Section<'v, 'e> {
             Some(Value::UInt(n)) if (min..=max).contains(n) => Duration::from_secs(*n),
             Some(Value::UInt(_)) | Some(Value::Int(_)) => {
                 let key = self.key(key);
-                self.errors.push(ConfigError::Invalid {
-                    key,
-                    reason: format!("must be between {min} and {max} seconds"),
-                });
+                self.errors
+                    .push(ConfigError::Invalid { key, reason: format!("must be between {min} and {max} seconds") });
                 Duration::from_secs(default)
             }
             Some(other) => {
@@ -306,11 +271,7 @@ impl<'v, 'e> Section<'v, 'e> {
         file: &'static str,
         files: &SecretFiles,
     ) -> Option<Secret> {
-        let present = |k: &str| {
-            self.members
-                .iter()
-                .any(|(key, v)| key == k && *v != Value::Null)
-        };
+        let present = |k: &str| self.members.iter().any(|(key, v)| key == k && *v != Value::Null);
         let (has_inline, has_file) = (present(inline), present(file));
         let inline_value = self.opt_str(inline);
         let file_value = self.opt_str(file);
@@ -320,10 +281,7 @@ impl<'v, 'e> Section<'v, 'e> {
         match (inline_value, file_value) {
             (Some(s), None) if s.is_empty() => {
                 let key = self.key(inline);
-                self.errors.push(ConfigError::Invalid {
-                    key,
-                    reason: "must not be empty".into(),
-                });
+                self.errors.push(ConfigError::Invalid { key, reason: "must not be empty".into() });
                 None
             }
             (Some(s), None) => Some(Secret::new(s)),
@@ -333,37 +291,24 @@ impl<'v, 'e> Section<'v, 'e> {
                     Some(Ok(text)) => {
                         let text = text.trim_end_matches(['\n', '\r']);
                         if text.is_empty() {
-                            self.errors.push(ConfigError::SecretFile {
-                                key,
-                                reason: "the file is empty".into(),
-                            });
+                            self.errors.push(ConfigError::SecretFile { key, reason: "the file is empty".into() });
                             None
                         } else {
                             Some(Secret::new(text.to_string()))
                         }
                     }
                     Some(Err(reason)) => {
-                        self.errors.push(ConfigError::SecretFile {
-                            key,
-                            reason: reason.clone(),
-                        });
+                        self.errors.push(ConfigError::SecretFile { key, reason: reason.clone() });
                         None
                     }
                     None => {
-                        self.errors.push(ConfigError::SecretFile {
-                            key,
-                            reason: "the file was not read".into(),
-                        });
+                        self.errors.push(ConfigError::SecretFile { key, reason: "the file was not read".into() });
                         None
                     }
                 }
             }
             _ => {
-                self.errors.push(ConfigError::ExactlyOneOf {
-                    section,
-                    inline,
-                    file,
-                });
+                self.errors.push(ConfigError::ExactlyOneOf { section, inline, file });
                 None
             }
         }
@@ -372,11 +317,7 @@ impl<'v, 'e> Section<'v, 'e> {
     fn finish(self) {
         for (k, _) in self.members {
             if !self.known.contains(&k.as_str()) {
-                let key = if self.path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{}.{k}", self.path)
-                };
+                let key = if self.path.is_empty() { k.clone() } else { format!("{}.{k}", self.path) };
                 self.errors.push(ConfigError::UnknownKey(key));
             }
         }
@@ -386,8 +327,7 @@ impl<'v, 'e> Section<'v, 'e> {
 impl Config {
     /// Parse the text of a config file. `files` holds the secret files the shell read.
     pub fn from_json(text: &str, files: &SecretFiles) -> Result<Config, Vec<ConfigError>> {
-        let value = crate::core::json::parse(text)
-            .map_err(|e| vec![ConfigError::NotJson(e.to_string())])?;
+        let value = crate::core::json::parse(text).map_err(|e| vec![ConfigError::NotJson(e.to_string())])?;
         Config::from_value(&value, files)
     }
 
@@ -450,10 +390,7 @@ fn validate(value: &Value, files: &SecretFiles, errors: &mut Vec<ConfigError>) -
             None
         }
         Some(Value::String(s)) if s.is_empty() => {
-            errors.push(ConfigError::Invalid {
-                key: "state_dir".into(),
-                reason: "must not be empty".into(),
-            });
+            errors.push(ConfigError::Invalid { key: "state_dir".into(), reason: "must not be empty".into() });
             None
         }
         Some(Value::String(s)) => Some(s.clone()),
@@ -466,20 +403,10 @@ fn validate(value: &Value, files: &SecretFiles, errors: &mut Vec<ConfigError>) -
             None
         }
     };
-    Some(Config {
-        xmpp: xmpp?,
-        voipms: voipms?,
-        webhook: webhook?,
-        users: users?,
-        state_dir: state_dir?,
-    })
+    Some(Config { xmpp: xmpp?, voipms: voipms?, webhook: webhook?, users: users?, state_dir: state_dir? })
 }
 
-fn xmpp_section(
-    value: Option<&Value>,
-    files: &SecretFiles,
-    errors: &mut Vec<ConfigError>,
-) -> Option<XmppConfig> {
+fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<XmppConfig> {
     let mut s = Section::new("xmpp", value, errors)?;
     let component = s.req_str("component");
     let server = s.req_str("server");
@@ -508,35 +435,21 @@ fn xmpp_section(
             None
         }
     });
-    Some(XmppConfig {
-        component: component?,
-        server: server?,
-        secret: secret?,
-        keepalive,
-    })
+    Some(XmppConfig { component: component?, server: server?, secret: secret?, keepalive })
 }
 
-fn voipms_section(
-    value: Option<&Value>,
-    files: &SecretFiles,
-    errors: &mut Vec<ConfigError>,
-) -> Option<VoipmsConfig> {
+fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<VoipmsConfig> {
     let mut s = Section::new("voipms", value, errors)?;
     let api_username = s.req_str("api_username");
     let api_password = s.secret("voipms", "api_password", "api_password_file", files);
-    let api_url = s
-        .opt_str("api_url")
-        .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+    let api_url = s.opt_str("api_url").unwrap_or_else(|| DEFAULT_API_URL.to_string());
     let timeout = s.opt_secs("timeout_secs", DEFAULT_VOIPMS_TIMEOUT_SECS, 600);
     let retry_for = s.opt_secs_from("retry_for_secs", DEFAULT_RETRY_FOR_SECS, 1, 30 * 86_400);
     let backfill = s.opt_secs_from("backfill_interval_secs", DEFAULT_BACKFILL_SECS, 0, 86_400);
     s.finish();
     let api_username = api_username.and_then(|u| {
         if u.trim().is_empty() {
-            errors.push(ConfigError::Invalid {
-                key: "voipms.api_username".into(),
-                reason: "must not be empty".into(),
-            });
+            errors.push(ConfigError::Invalid { key: "voipms.api_username".into(), reason: "must not be empty".into() });
             None
         } else {
             Some(u)
@@ -554,8 +467,7 @@ fn voipms_section(
             } else if host.eq_ignore_ascii_case("www.voip.ms") {
                 errors.push(ConfigError::Invalid {
                     key: "voipms.api_url".into(),
-                    reason: "use host voip.ms, not www.voip.ms: its redirect drops request bodies"
-                        .into(),
+                    reason: "use host voip.ms, not www.voip.ms: its redirect drops request bodies".into(),
                 });
                 false
             } else {
@@ -580,16 +492,10 @@ fn voipms_section(
     })
 }
 
-fn webhook_section(
-    value: Option<&Value>,
-    files: &SecretFiles,
-    errors: &mut Vec<ConfigError>,
-) -> Option<WebhookConfig> {
+fn webhook_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<WebhookConfig> {
     let mut s = Section::new("webhook", value, errors)?;
     let listen = s.req_str("listen");
-    let path = s
-        .opt_str("path")
-        .unwrap_or_else(|| DEFAULT_WEBHOOK_PATH.to_string());
+    let path = s.opt_str("path").unwrap_or_else(|| DEFAULT_WEBHOOK_PATH.to_string());
     let key = s.secret("webhook", "key", "key_file", files);
     s.finish();
     let listen = listen.and_then(|l| match l.parse::<SocketAddr>() {
@@ -597,9 +503,7 @@ fn webhook_section(
         Err(_) => {
             errors.push(ConfigError::Invalid {
                 key: "webhook.listen".into(),
-                reason: format!(
-                    "expected \"ip:port\" such as \"0.0.0.0:8080\" or \"[::]:8080\", found \"{l}\""
-                ),
+                reason: format!("expected \"ip:port\" such as \"0.0.0.0:8080\" or \"[::]:8080\", found \"{l}\""),
             });
             None
         }
@@ -611,18 +515,10 @@ fn webhook_section(
             reason: format!("\"{path}\" must start with \"/\" and hold no query"),
         });
     }
-    Some(WebhookConfig {
-        listen: listen?,
-        path: path_ok.then_some(path)?,
-        key: key?,
-    })
+    Some(WebhookConfig { listen: listen?, path: path_ok.then_some(path)?, key: key? })
 }
 
-fn jid_map(
-    value: Option<&Value>,
-    component: Option<&str>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Vec<User>> {
+fn jid_map(value: Option<&Value>, component: Option<&str>, errors: &mut Vec<ConfigError>) -> Option<Vec<User>> {
     let members = match value {
         None | Some(Value::Null) => {
             errors.push(ConfigError::Missing("jid_map".into()));
@@ -673,28 +569,20 @@ fn jid_map(
             }
             Ok(j) => Some(j.to_bare()),
             Err(e) => {
-                errors.push(ConfigError::Invalid {
-                    key: key.clone(),
-                    reason: format!("not a JID: {e}"),
-                });
+                errors.push(ConfigError::Invalid { key: key.clone(), reason: format!("not a JID: {e}") });
                 None
             }
         };
         if let Some(jid) = &jid {
             if users.iter().any(|u| &u.jid == jid) {
-                errors.push(ConfigError::Invalid {
-                    key: key.clone(),
-                    reason: format!("user \"{jid}\" is listed twice"),
-                });
+                errors
+                    .push(ConfigError::Invalid { key: key.clone(), reason: format!("user \"{jid}\" is listed twice") });
             }
         }
         let items = match dids_v {
             Value::Array(items) if !items.is_empty() => items.as_slice(),
             Value::Array(_) => {
-                errors.push(ConfigError::Invalid {
-                    key: key.clone(),
-                    reason: "lists no DID".into(),
-                });
+                errors.push(ConfigError::Invalid { key: key.clone(), reason: "lists no DID".into() });
                 &[]
             }
             other => {
@@ -732,11 +620,7 @@ fn jid_map(
                 continue;
             }
             if let Some(first) = owners.get(&did) {
-                errors.push(ConfigError::DidTwice {
-                    did: did.e164(),
-                    first: first.clone(),
-                    second: jid_text.clone(),
-                });
+                errors.push(ConfigError::DidTwice { did: did.e164(), first: first.clone(), second: jid_text.clone() });
                 continue;
             }
             owners.insert(did, jid_text.clone());
@@ -767,14 +651,9 @@ fn valid_host_port(s: &str) -> bool {
     };
     let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
     let host_ok = if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        inner.strip_suffix(']').is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
     } else {
-        !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     };
     port_ok && host_ok
 }
@@ -794,11 +673,7 @@ mod tests {
     }"#;
 
     fn errors_of(text: &str) -> Vec<String> {
-        Config::from_json(text, &SecretFiles::new())
-            .unwrap_err()
-            .iter()
-            .map(|e| e.to_string())
-            .collect()
+        Config::from_json(text, &SecretFiles::new()).unwrap_err().iter().map(|e| e.to_string()).collect()
     }
 
     #[test]
@@ -811,10 +686,7 @@ mod tests {
         assert_eq!(c.users[1].jid.as_str(), "bob@example.com");
         assert_eq!(c.users[1].dids[0].e164(), "+15557654321");
         assert_eq!(c.users[1].dids[1].e164(), "+15553334444");
-        assert_eq!(
-            c.xmpp.keepalive,
-            Duration::from_secs(DEFAULT_KEEPALIVE_SECS)
-        );
+        assert_eq!(c.xmpp.keepalive, Duration::from_secs(DEFAULT_KEEPALIVE_SECS));
     }
 
     #[test]
@@ -835,10 +707,7 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let c = Config::from_json(EXAMPLE, &SecretFiles::new()).unwrap();
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("s3cret") && !debug.contains("\"pw\""),
-            "{debug}"
-        );
+        assert!(!debug.contains("s3cret") && !debug.contains("\"pw\""), "{debug}");
     }
 
     #[test]
@@ -848,28 +717,11 @@ mod tests {
             .replace("\"state_dir\"", "\"statedir\"")
             .replace("0.0.0.0:8080", "localhost");
         let errors = errors_of(&text);
-        assert!(
-            errors.contains(&"unknown key \"voipms.api_usr\"".to_string()),
-            "{errors:?}"
-        );
-        assert!(
-            errors.contains(&"unknown key \"statedir\"".to_string()),
-            "{errors:?}"
-        );
-        assert!(
-            errors.contains(&"\"voipms.api_username\" is required".to_string()),
-            "{errors:?}"
-        );
-        assert!(
-            errors.contains(&"\"state_dir\" is required".to_string()),
-            "{errors:?}"
-        );
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.starts_with("\"webhook.listen\": expected \"ip:port\"")),
-            "{errors:?}"
-        );
+        assert!(errors.contains(&"unknown key \"voipms.api_usr\"".to_string()), "{errors:?}");
+        assert!(errors.contains(&"unknown key \"statedir\"".to_string()), "{errors:?}");
+        assert!(errors.contains(&"\"voipms.api_username\" is required".to_string()), "{errors:?}");
+        assert!(errors.contains(&"\"state_dir\" is required".to_string()), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("\"webhook.listen\": expected \"ip:port\"")), "{errors:?}");
         assert_eq!(errors.len(), 5, "{errors:?}");
     }
 
@@ -878,76 +730,42 @@ mod tests {
         let text = EXAMPLE.replace("\"+15553334444\"", "\"5552345678\"");
         assert_eq!(
             errors_of(&text),
-            vec![
-                "\"jid_map\": DID \"+15552345678\" is mapped to both \"alice@example.com\" and \"bob@example.com\""
-            ]
+            vec!["\"jid_map\": DID \"+15552345678\" is mapped to both \"alice@example.com\" and \"bob@example.com\""]
         );
     }
 
     #[test]
     fn secret_pairs_need_exactly_one() {
-        let both = EXAMPLE.replace(
-            "\"secret\": \"s3cret\"",
-            "\"secret\": \"s3cret\", \"secret_file\": \"x\"",
-        );
-        assert_eq!(
-            errors_of(&both),
-            vec!["\"xmpp\": give exactly one of \"secret\" and \"secret_file\""]
-        );
+        let both = EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"secret_file\": \"x\"");
+        assert_eq!(errors_of(&both), vec!["\"xmpp\": give exactly one of \"secret\" and \"secret_file\""]);
         let neither = EXAMPLE.replace(", \"key\": \"k\"", "");
-        assert_eq!(
-            errors_of(&neither),
-            vec!["\"webhook\": give exactly one of \"key\" and \"key_file\""]
-        );
+        assert_eq!(errors_of(&neither), vec!["\"webhook\": give exactly one of \"key\" and \"key_file\""]);
     }
 
     #[test]
     fn secret_files_come_from_the_shell() {
-        let text = EXAMPLE.replace(
-            "\"api_password\": \"pw\"",
-            "\"api_password_file\": \"voipms-password\"",
-        );
+        let text = EXAMPLE.replace("\"api_password\": \"pw\"", "\"api_password_file\": \"voipms-password\"");
         let v = crate::core::json::parse(&text).unwrap();
         assert_eq!(
             secret_file_paths(&v),
-            vec![(
-                "voipms.api_password_file".to_string(),
-                "voipms-password".to_string()
-            )]
+            vec![("voipms.api_password_file".to_string(), "voipms-password".to_string())]
         );
         let mut files = SecretFiles::new();
         files.insert("voipms.api_password_file".into(), Ok("from-file\n".into()));
         let c = Config::from_value(&v, &files).unwrap();
         assert_eq!(c.voipms.api_password.expose(), "from-file");
-        files.insert(
-            "voipms.api_password_file".into(),
-            Err("cannot read \"/run/x\": No such file or directory".into()),
-        );
+        files
+            .insert("voipms.api_password_file".into(), Err("cannot read \"/run/x\": No such file or directory".into()));
         let e = Config::from_value(&v, &files).unwrap_err();
-        assert_eq!(
-            e[0].to_string(),
-            "\"voipms.api_password_file\": cannot read \"/run/x\": No such file or directory"
-        );
+        assert_eq!(e[0].to_string(), "\"voipms.api_password_file\": cannot read \"/run/x\": No such file or directory");
     }
 
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            (
-                "\"sms.example.com\"",
-                "\"not a domain!\"",
-                "\"xmpp.component\": \"not a domain!\" is not a domain name",
-            ),
-            (
-                "\"127.0.0.1:5347\"",
-                "\"127.0.0.1\"",
-                "\"xmpp.server\": expected \"host:port\", found \"127.0.0.1\"",
-            ),
-            (
-                "\"/voipms\"",
-                "\"voipms\"",
-                "\"webhook.path\": \"voipms\" must start with \"/\" and hold no query",
-            ),
+            ("\"sms.example.com\"", "\"not a domain!\"", "\"xmpp.component\": \"not a domain!\" is not a domain name"),
+            ("\"127.0.0.1:5347\"", "\"127.0.0.1\"", "\"xmpp.server\": expected \"host:port\", found \"127.0.0.1\""),
+            ("\"/voipms\"", "\"voipms\"", "\"webhook.path\": \"voipms\" must start with \"/\" and hold no query"),
             (
                 "https://voip.ms/api",
                 "https://www.voip.ms/api",
@@ -963,56 +781,28 @@ mod tests {
                 "\"alice@example.com/phone\"",
                 "\"jid_map.alice@example.com/phone\": a bare JID is needed (no \"/resource\")",
             ),
-            (
-                "[\"+15552345678\"]",
-                "[]",
-                "\"jid_map.alice@example.com\": lists no DID",
-            ),
-            (
-                "\"s3cret\"",
-                "42",
-                "\"xmpp.secret\": expected a string, found a number",
-            ),
+            ("[\"+15552345678\"]", "[]", "\"jid_map.alice@example.com\": lists no DID"),
+            ("\"s3cret\"", "42", "\"xmpp.secret\": expected a string, found a number"),
         ];
         for (from, to, expected) in cases {
-            assert_eq!(
-                errors_of(&EXAMPLE.replacen(from, to, 1)),
-                vec![expected.to_string()],
-                "{from} -> {to}"
-            );
+            assert_eq!(errors_of(&EXAMPLE.replacen(from, to, 1)), vec![expected.to_string()], "{from} -> {to}");
         }
     }
 
     #[test]
     fn not_json_and_wrong_shapes() {
         assert!(errors_of("{")[0].starts_with("not valid JSON"));
-        assert_eq!(
-            errors_of("[]"),
-            vec!["\"(top level)\": expected an object, found an array"]
-        );
+        assert_eq!(errors_of("[]"), vec!["\"(top level)\": expected an object, found an array"]);
         let missing = errors_of("{}");
         assert_eq!(missing.len(), 5, "{missing:?}");
     }
 
     #[test]
     fn host_port_forms() {
-        for ok in [
-            "127.0.0.1:5347",
-            "xmpp.example.com:5347",
-            "[::1]:5347",
-            "localhost:1",
-        ] {
+        for ok in ["127.0.0.1:5347", "xmpp.example.com:5347", "[::1]:5347", "localhost:1"] {
             assert!(valid_host_port(ok), "{ok}");
         }
-        for bad in [
-            "127.0.0.1",
-            ":5347",
-            "host:0",
-            "host:99999",
-            "[::1:5347",
-            "a b:1",
-            "::1:5347",
-        ] {
+        for bad in ["127.0.0.1", ":5347", "host:0", "host:99999", "[::1:5347", "a b:1", "::1:5347"] {
             assert!(!valid_host_port(bad), "{bad}");
         }
     }

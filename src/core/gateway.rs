@@ -19,9 +19,7 @@ use crate::core::phone::{Nanp, Sender, redact};
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, fingerprint, id_key};
-use crate::core::spool_record::{
-    Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted,
-};
+use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
 use crate::core::time::{Now, next_eastern_midnight};
 use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, classify};
 use crate::core::voipms::parts::Method;
@@ -49,11 +47,7 @@ const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 enum Pending {
     /// A received message: answer the webhooks waiting on it, remember its keys, then deliver.
-    Inbound {
-        tokens: Vec<u64>,
-        record: Record,
-        keys: Vec<String>,
-    },
+    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String> },
     /// A message for nobody: answer the webhooks, remember its keys.
     Unrouted { tokens: Vec<u64>, keys: Vec<String> },
     /// A new outbound message: queue it.
@@ -97,11 +91,8 @@ impl Quota {
 
     fn error(&self, now_ms: u64) -> ErrorSpec {
         let left = self.until_ms.unwrap_or(now_ms).saturating_sub(now_ms) / 60_000;
-        let when = if left >= 60 {
-            format!("{} h {} min", left / 60, left % 60)
-        } else {
-            format!("{} min", left.max(1))
-        };
+        let when =
+            if left >= 60 { format!("{} h {} min", left / 60, left % 60) } else { format!("{} min", left.max(1)) };
         ErrorSpec::new(
             "resource-constraint",
             "wait",
@@ -152,10 +143,8 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for `config`. `boot` makes ids unique across restarts; `seed` feeds the jitter.
     pub fn new(config: Config, boot: &str, seed: u64) -> Gateway {
-        let ping_to = config.users.first().map_or_else(
-            || config.xmpp.component.clone(),
-            |u| u.jid.domain().to_string(),
-        );
+        let ping_to =
+            config.users.first().map_or_else(|| config.xmpp.component.clone(), |u| u.jid.domain().to_string());
         Gateway {
             session: Session::new(&config.xmpp, &ping_to),
             backfill: Backfill::new(config.voipms.backfill_interval),
@@ -218,9 +207,7 @@ impl Gateway {
             log(
                 &mut self.out,
                 Level::Info,
-                format!(
-                    "resuming from the spool: {inbound} to deliver over XMPP, {outbound} to send to VoIP.ms"
-                ),
+                format!("resuming from the spool: {inbound} to deliver over XMPP, {outbound} to send to VoIP.ms"),
             );
         }
     }
@@ -254,11 +241,7 @@ impl Gateway {
 
     /// Queue sizes.
     pub fn stats(&self) -> Stats {
-        Stats {
-            to_xmpp: self.mailbox.len(),
-            to_voipms: self.outbound.len(),
-            online: self.session.is_online(),
-        }
+        Stats { to_xmpp: self.mailbox.len(), to_voipms: self.outbound.len(), online: self.session.is_online() }
     }
 
     /// Timers are due.
@@ -281,20 +264,13 @@ impl Gateway {
     pub fn handle(&mut self, now: Now, input: Input<'_>) {
         match input {
             Input::XmppConnected => self.session.connected(now.mono, &mut self.out),
-            Input::XmppConnectFailed(why) => {
-                self.session
-                    .connect_failed(now.mono, &why, &mut self.out, &mut self.rng)
-            }
+            Input::XmppConnectFailed(why) => self.session.connect_failed(now.mono, &why, &mut self.out, &mut self.rng),
             Input::XmppBytes(bytes) => {
-                let events = self
-                    .session
-                    .bytes(now.mono, bytes, &mut self.out, &mut self.rng);
+                let events = self.session.bytes(now.mono, bytes, &mut self.out, &mut self.rng);
                 self.session_events(now, events);
             }
             Input::XmppClosed(why) => {
-                let events = self
-                    .session
-                    .closed(now.mono, &why, &mut self.out, &mut self.rng);
+                let events = self.session.closed(now.mono, &why, &mut self.out, &mut self.rng);
                 self.session_events(now, events);
             }
             Input::Webhook { token, message } => self.webhook(now, token, message),
@@ -304,11 +280,7 @@ impl Gateway {
                 }
             }
             Input::SpoolFailed { ids, reason } => {
-                log(
-                    &mut self.out,
-                    Level::Error,
-                    format!("cannot write the spool: {reason}"),
-                );
+                log(&mut self.out, Level::Error, format!("cannot write the spool: {reason}"));
                 for id in ids {
                     self.write_failed(&id);
                 }
@@ -317,11 +289,7 @@ impl Gateway {
             Input::Shutdown => {
                 if !self.shutting_down {
                     self.shutting_down = true;
-                    log(
-                        &mut self.out,
-                        Level::Info,
-                        "shutting down: finishing in-flight work",
-                    );
+                    log(&mut self.out, Level::Info, "shutting down: finishing in-flight work");
                 }
             }
         }
@@ -345,22 +313,12 @@ impl Gateway {
             return;
         }
         let calls = self.paused_until.is_none_or(|t| now.mono >= t);
-        let allow = Allowance {
-            sends: self.quota.sends_allowed(now.wall_ms),
-            calls,
-        };
-        self.outbound
-            .dispatch(now, allow, &mut self.next_job, &mut self.out);
+        let allow = Allowance { sends: self.quota.sends_allowed(now.wall_ms), calls };
+        self.outbound.dispatch(now, allow, &mut self.next_job, &mut self.out);
         if calls {
-            let dids: Vec<Nanp> = self
-                .config
-                .users
-                .iter()
-                .flat_map(|u| u.dids.iter().copied())
-                .collect();
+            let dids: Vec<Nanp> = self.config.users.iter().flat_map(|u| u.dids.iter().copied()).collect();
             let cursor = self.seen.cursor().unwrap_or(now.wall_ms);
-            self.backfill
-                .poll(now, &dids, cursor, &mut self.next_job, &mut self.out);
+            self.backfill.poll(now, &dids, cursor, &mut self.next_job, &mut self.out);
         }
     }
 
@@ -370,8 +328,7 @@ impl Gateway {
                 SessionEvent::Online => self.mailbox.flush(now, &mut self.session, &mut self.out),
                 SessionEvent::Offline => self.mailbox.offline(),
                 SessionEvent::PingAnswered(n) => {
-                    self.mailbox
-                        .ping_answered(n, now, &mut self.session, &mut self.out);
+                    self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out);
                 }
                 SessionEvent::Stanza(element) => self.stanza(now, &element),
             }
@@ -382,11 +339,7 @@ impl Gateway {
         let stanza = match Stanza::from_element(element) {
             Ok(s) => s,
             Err(e) => {
-                log(
-                    &mut self.out,
-                    Level::Debug,
-                    format!("ignored a stanza from the server: {e}"),
-                );
+                log(&mut self.out, Level::Debug, format!("ignored a stanza from the server: {e}"));
                 return;
             }
         };
@@ -402,15 +355,8 @@ impl Gateway {
     }
 
     fn reply_error(&mut self, m: &Message, error: &ErrorSpec) {
-        self.session.send(
-            build::message_error(
-                &m.to.to_string(),
-                &m.from.to_string(),
-                m.id.as_deref(),
-                error,
-            ),
-            &mut self.out,
-        );
+        self.session
+            .send(build::message_error(&m.to.to_string(), &m.from.to_string(), m.id.as_deref(), error), &mut self.out);
     }
 
     fn message(&mut self, now: Now, m: Message) {
@@ -423,17 +369,10 @@ impl Gateway {
                     log(
                         &mut self.out,
                         Level::Info,
-                        format!(
-                            "{} answered a message of ours with error {cond}",
-                            m.from.to_bare()
-                        ),
+                        format!("{} answered a message of ours with error {cond}", m.from.to_bare()),
                     );
                 } else {
-                    log(
-                        &mut self.out,
-                        Level::Debug,
-                        format!("dropped a message from {}: {why}", m.from.to_bare()),
-                    );
+                    log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
                 }
                 return;
             }
@@ -441,12 +380,7 @@ impl Gateway {
                 log(
                     &mut self.out,
                     Level::Info,
-                    format!(
-                        "refused a message from {}: {} ({})",
-                        m.from.to_bare(),
-                        error.condition,
-                        error.text
-                    ),
+                    format!("refused a message from {}: {} ({})", m.from.to_bare(), error.condition, error.text),
                 );
                 self.reply_error(&m, &error);
                 return;
@@ -458,10 +392,7 @@ impl Gateway {
             log(
                 &mut self.out,
                 Level::Info,
-                format!(
-                    "refused a message from {}: the daily VoIP.ms sending limit is spent",
-                    m.from.to_bare()
-                ),
+                format!("refused a message from {}: the daily VoIP.ms sending limit is spent", m.from.to_bare()),
             );
             self.reply_error(&m, &error);
             return;
@@ -469,11 +400,7 @@ impl Gateway {
         let parts: Vec<OutPart> = outgoing
             .parts
             .iter()
-            .map(|p| OutPart {
-                mms: p.method == Method::Mms,
-                message: p.message.clone(),
-                media: p.media.clone(),
-            })
+            .map(|p| OutPart { mms: p.method == Method::Mms, message: p.message.clone(), media: p.media.clone() })
             .collect();
         log(
             &mut self.out,
@@ -542,20 +469,15 @@ impl Gateway {
     fn duplicate(&mut self, keys: &[String], token: Option<u64>) -> bool {
         if keys.iter().any(|k| self.seen.contains(k)) {
             if let Some(token) = token {
-                self.out.push_back(Action::WebhookReply {
-                    token,
-                    reply: WebhookReply::Accepted,
-                });
+                self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
             }
             return true;
         }
         let Some(record_id) = keys.iter().find_map(|k| self.pending_keys.get(k)).cloned() else {
             return false;
         };
-        if let (
-            Some(token),
-            Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. }),
-        ) = (token, self.pending.get_mut(&record_id))
+        if let (Some(token), Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. })) =
+            (token, self.pending.get_mut(&record_id))
         {
             tokens.push(token);
         }
@@ -564,25 +486,11 @@ impl Gateway {
 
     fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {
         if message.text.is_empty() && message.media.is_empty() {
-            log(
-                &mut self.out,
-                Level::Warn,
-                format!(
-                    "an empty message from {} was ignored",
-                    message.from.redacted()
-                ),
-            );
-            self.out.push_back(Action::WebhookReply {
-                token,
-                reply: WebhookReply::Accepted,
-            });
+            log(&mut self.out, Level::Warn, format!("an empty message from {} was ignored", message.from.redacted()));
+            self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
             return;
         }
-        let keys: Vec<String> = message
-            .id
-            .iter()
-            .map(|id| id_key(message.mms, id))
-            .collect();
+        let keys: Vec<String> = message.id.iter().map(|id| id_key(message.mms, id)).collect();
         if self.duplicate(&keys, Some(token)) {
             log(
                 &mut self.out,
@@ -594,10 +502,7 @@ impl Gateway {
             );
             return;
         }
-        let owner = message
-            .to
-            .iter()
-            .find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
+        let owner = message.to.iter().find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
         let Some((_, did)) = owner else {
             let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
             log(
@@ -614,23 +519,13 @@ impl Gateway {
                 None,
                 Some(Unrouted {
                     from: message.from.localpart(),
-                    to: message
-                        .to
-                        .iter()
-                        .map(|d| d.ten_digits().to_string())
-                        .collect(),
+                    to: message.to.iter().map(|d| d.ten_digits().to_string()).collect(),
                     text: message.text,
                     media: message.media,
                     voipms_id: message.id,
                 }),
             );
-            self.write(
-                record,
-                Pending::Unrouted {
-                    tokens: vec![token],
-                    keys,
-                },
-            );
+            self.write(record, Pending::Unrouted { tokens: vec![token], keys });
             return;
         };
         log(
@@ -676,18 +571,9 @@ impl Gateway {
             return;
         };
         let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did {
-            from.localpart()
-        } else {
-            format!("{}%{}", from.localpart(), did.e164())
-        };
+        let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
         let user_jid = user.jid.to_string();
-        keys.push(fingerprint(
-            &from.localpart(),
-            did.ten_digits(),
-            &text,
-            voipms_ms.unwrap_or(now.wall_ms),
-        ));
+        keys.push(fingerprint(&from.localpart(), did.ten_digits(), &text, voipms_ms.unwrap_or(now.wall_ms)));
         let record = self.new_record(
             now,
             Some(Inbound {
@@ -703,14 +589,7 @@ impl Gateway {
             None,
             None,
         );
-        self.write(
-            record.clone(),
-            Pending::Inbound {
-                tokens,
-                record,
-                keys,
-            },
-        );
+        self.write(record.clone(), Pending::Inbound { tokens, record, keys });
     }
 
     fn backfill_found(&mut self, now: Now, found: Found) {
@@ -722,10 +601,7 @@ impl Gateway {
         if self.duplicate(std::slice::from_ref(&key), None) {
             return;
         }
-        if self
-            .seen
-            .matches_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms)
-        {
+        if self.seen.matches_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms) {
             // The webhook brought it under another id: remember this one too.
             self.seen.insert(key, now.wall_ms);
             return;
@@ -736,10 +612,7 @@ impl Gateway {
         log(
             &mut self.out,
             Level::Info,
-            format!(
-                "backfill found a message from {} via DID {did} that no webhook brought",
-                from.redacted()
-            ),
+            format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
         );
         self.accept_inbound(
             now,
@@ -757,16 +630,9 @@ impl Gateway {
 
     fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound {
-                tokens,
-                record,
-                keys,
-            }) => {
+            Some(Pending::Inbound { tokens, record, keys }) => {
                 for token in tokens {
-                    self.out.push_back(Action::WebhookReply {
-                        token,
-                        reply: WebhookReply::Accepted,
-                    });
+                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
                 self.remember(keys, now.wall_ms);
                 self.mailbox.add(record, false);
@@ -774,10 +640,7 @@ impl Gateway {
             }
             Some(Pending::Unrouted { tokens, keys }) => {
                 for token in tokens {
-                    self.out.push_back(Action::WebhookReply {
-                        token,
-                        reply: WebhookReply::Accepted,
-                    });
+                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
                 self.remember(keys, now.wall_ms);
             }
@@ -801,10 +664,7 @@ impl Gateway {
                     self.pending_keys.remove(&key);
                 }
                 for token in tokens {
-                    self.out.push_back(Action::WebhookReply {
-                        token,
-                        reply: WebhookReply::Unavailable,
-                    });
+                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Unavailable });
                 }
             }
             Some(Pending::Outbound { record }) => {
@@ -815,10 +675,8 @@ impl Gateway {
                         "the gateway cannot store messages right now; try again later",
                     );
                     let from = format!("{}@{}", o.contact, self.config.xmpp.component);
-                    self.session.send(
-                        build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error),
-                        &mut self.out,
-                    );
+                    self.session
+                        .send(build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error), &mut self.out);
                 }
             }
             Some(Pending::Progress { seq }) => {
@@ -831,23 +689,15 @@ impl Gateway {
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
         if self.backfill.owns(job) {
-            for progress in
-                self.backfill
-                    .result(job, outcome, now, &mut self.next_job, &mut self.out)
-            {
+            for progress in self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out) {
                 match progress {
                     Progress::Found(found) => self.backfill_found(now, found),
-                    Progress::Done {
-                        complete: true,
-                        until_ms,
-                    } => {
+                    Progress::Done { complete: true, until_ms } => {
                         if self.seen.cursor().is_none_or(|c| until_ms > c) {
                             self.seen.set_cursor(until_ms);
                         }
                     }
-                    Progress::Done {
-                        complete: false, ..
-                    } => {}
+                    Progress::Done { complete: false, .. } => {}
                     Progress::Failed(why) => log(&mut self.out, Level::Warn, why),
                 }
             }
@@ -863,11 +713,7 @@ impl Gateway {
             },
             JobKind::Verify => match api::rows(outcome) {
                 Ok(rows) if self.outbound.was_sent(seq, &rows) => {
-                    log(
-                        &mut self.out,
-                        Level::Info,
-                        "a send whose answer was lost did go out: not sending it again",
-                    );
+                    log(&mut self.out, Level::Info, "a send whose answer was lost did go out: not sending it again");
                     self.part_sent(now, seq);
                 }
                 Ok(_) => {
@@ -895,11 +741,7 @@ impl Gateway {
             log(
                 &mut self.out,
                 Level::Info,
-                format!(
-                    "sent a message to {} via DID {} ({total} part(s))",
-                    redact(&o.dst),
-                    redact(&o.did)
-                ),
+                format!("sent a message to {} via DID {} ({total} part(s))", redact(&o.dst), redact(&o.did)),
             );
             self.outbound.remove(seq);
             self.out.push_back(Action::SpoolRemove(record.id));
@@ -911,19 +753,11 @@ impl Gateway {
     }
 
     fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
-        let dst = self
-            .outbound
-            .record(seq)
-            .and_then(|r| r.outbound.as_ref())
-            .map(|o| redact(&o.dst))
-            .unwrap_or_default();
+        let dst =
+            self.outbound.record(seq).and_then(|r| r.outbound.as_ref()).map(|o| redact(&o.dst)).unwrap_or_default();
         match f.class {
             FailureClass::Transient => {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!("sending to {dst} failed ({}); will retry", f.status),
-                );
+                log(&mut self.out, Level::Warn, format!("sending to {dst} failed ({}); will retry", f.status));
                 self.retry_or_bounce(now, seq, f);
             }
             FailureClass::Ambiguous => {
@@ -943,21 +777,13 @@ impl Gateway {
                 log(
                     &mut self.out,
                     Level::Warn,
-                    format!(
-                        "VoIP.ms rate limit hit ({}): pausing all calls for {}s",
-                        f.status,
-                        pause.as_secs()
-                    ),
+                    format!("VoIP.ms rate limit hit ({}): pausing all calls for {}s", f.status, pause.as_secs()),
                 );
                 self.paused_until = Some(now.mono + pause);
                 self.outbound.retry_at(seq, now.mono + pause);
             }
             FailureClass::SmsFailed if !self.outbound.note_sms_failed(seq) => {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!("VoIP.ms could not send to {dst} (sms_failed); one more try"),
-                );
+                log(&mut self.out, Level::Warn, format!("VoIP.ms could not send to {dst} (sms_failed); one more try"));
                 self.outbound.retry_at(seq, now.mono + SMS_FAILED_RETRY);
             }
             FailureClass::Quota => {
@@ -977,9 +803,7 @@ impl Gateway {
                 }
             }
             _ => {
-                let level = if f.class == FailureClass::Operator
-                    && self.operator_logged.insert(f.status.clone())
-                {
+                let level = if f.class == FailureClass::Operator && self.operator_logged.insert(f.status.clone()) {
                     Level::Error
                 } else {
                     Level::Warn
@@ -987,10 +811,7 @@ impl Gateway {
                 log(
                     &mut self.out,
                     level,
-                    format!(
-                        "VoIP.ms did not send a message to {dst}: {} ({})",
-                        f.status, f.text
-                    ),
+                    format!("VoIP.ms did not send a message to {dst}: {} ({})", f.status, f.text),
                 );
                 self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
             }
@@ -1006,21 +827,13 @@ impl Gateway {
         let limit = self.config.voipms.retry_for;
         if now.wall_ms.saturating_sub(accepted_ms) >= limit.as_millis() as u64 {
             let hours = limit.as_secs() / 3600;
-            let span = if hours >= 1 {
-                format!("{hours} hour(s)")
-            } else {
-                format!("{} minute(s)", limit.as_secs() / 60)
-            };
+            let span =
+                if hours >= 1 { format!("{hours} hour(s)") } else { format!("{} minute(s)", limit.as_secs() / 60) };
             let text = format!("{}; the gateway gave up after trying for {span}", f.text);
             self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
             return;
         }
-        let delay = backoff(
-            self.outbound.attempts(seq),
-            RETRY_BASE,
-            RETRY_CAP,
-            &mut self.rng,
-        );
+        let delay = backoff(self.outbound.attempts(seq), RETRY_BASE, RETRY_CAP, &mut self.rng);
         self.outbound.retry_at(seq, now.mono + delay);
     }
 
@@ -1034,18 +847,11 @@ impl Gateway {
         };
         let (done, total) = (o.next_part as usize, o.parts.len());
         let text = if total > 1 && done > 0 {
-            format!(
-                "{} (the first {done} of {total} parts were sent)",
-                error.text
-            )
+            format!("{} (the first {done} of {total} parts were sent)", error.text)
         } else {
             error.text.clone()
         };
-        o.bounce = Some(Bounce {
-            condition: error.condition.clone(),
-            error_type: error.error_type.clone(),
-            text,
-        });
+        o.bounce = Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text });
         record.rev += 1;
         self.write(record.clone(), Pending::Bounce);
         self.mailbox.add(record, false);

@@ -35,10 +35,7 @@ impl Sim {
         let config = Config::from_json(text, &SecretFiles::new()).unwrap();
         Sim {
             gw: Gateway::new(config, "boot", 1),
-            now: Now {
-                mono: Instant::now(),
-                wall_ms: 1_753_043_056_000,
-            },
+            now: Now { mono: Instant::now(), wall_ms: 1_753_043_056_000 },
             log: Vec::new(),
         }
     }
@@ -73,10 +70,7 @@ impl Sim {
             self.gw.handle_timeout(self.now);
             out.extend(self.drain());
         }
-        self.now = Now {
-            mono: end.mono,
-            wall_ms: end.wall_ms,
-        };
+        self.now = Now { mono: end.mono, wall_ms: end.wall_ms };
         out
     }
 
@@ -94,20 +88,9 @@ impl Sim {
 
     fn connect(&mut self) -> Vec<Action> {
         let a = self.input(Input::XmppConnected);
-        assert!(
-            writes(&a)
-                .iter()
-                .any(|w| w.contains("<stream:stream") && w.contains("to='sms.example.com'")),
-            "{a:?}"
-        );
+        assert!(writes(&a).iter().any(|w| w.contains("<stream:stream") && w.contains("to='sms.example.com'")), "{a:?}");
         let a = self.bytes("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='sid' xmlns='jabber:component:accept' from='sms.example.com'>");
-        assert_eq!(
-            writes(&a),
-            vec![format!(
-                "<handshake>{}</handshake>",
-                handshake_digest("sid", "s3cret")
-            )]
-        );
+        assert_eq!(writes(&a), vec![format!("<handshake>{}</handshake>", handshake_digest("sid", "s3cret"))]);
         self.bytes("<handshake/>")
     }
 
@@ -133,91 +116,49 @@ impl Sim {
     fn answer_pings(&mut self, actions: &[Action]) -> Vec<Action> {
         let mut out = Vec::new();
         for w in writes(actions) {
-            if let Some(id) = w
-                .split("id='")
-                .nth(1)
-                .and_then(|r| r.split('\'').next())
-                .filter(|_| w.contains("urn:xmpp:ping"))
+            if let Some(id) =
+                w.split("id='").nth(1).and_then(|r| r.split('\'').next()).filter(|_| w.contains("urn:xmpp:ping"))
             {
-                out.extend(self.bytes(&format!(
-                    "<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>"
-                )));
+                out.extend(
+                    self.bytes(&format!("<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>")),
+                );
             }
         }
         out
     }
 
     fn chat(&mut self, from: &str, to_local: &str, id: &str, body: &str) -> Vec<Action> {
-        self.bytes(&format!("<message type='chat' id='{id}' from='{from}' to='{to_local}@sms.example.com'><body>{body}</body></message>"))
+        self.bytes(&format!(
+            "<message type='chat' id='{id}' from='{from}' to='{to_local}@sms.example.com'><body>{body}</body></message>"
+        ))
     }
 }
 
 fn writes(actions: &[Action]) -> Vec<String> {
-    actions
-        .iter()
-        .filter_map(|a| {
-            if let Action::XmppWrite(w) = a {
-                Some(w.clone())
-            } else {
-                None
-            }
-        })
-        .collect()
+    actions.iter().filter_map(|a| if let Action::XmppWrite(w) = a { Some(w.clone()) } else { None }).collect()
 }
 
 fn spooled(actions: &[Action]) -> Vec<Record> {
-    actions
-        .iter()
-        .filter_map(|a| {
-            if let Action::SpoolWrite(r) = a {
-                Some((**r).clone())
-            } else {
-                None
-            }
-        })
-        .collect()
+    actions.iter().filter_map(|a| if let Action::SpoolWrite(r) = a { Some((**r).clone()) } else { None }).collect()
 }
 
 fn removed(actions: &[Action]) -> Vec<String> {
-    actions
-        .iter()
-        .filter_map(|a| {
-            if let Action::SpoolRemove(id) = a {
-                Some(id.clone())
-            } else {
-                None
-            }
-        })
-        .collect()
+    actions.iter().filter_map(|a| if let Action::SpoolRemove(id) = a { Some(id.clone()) } else { None }).collect()
 }
 
 fn calls(actions: &[Action]) -> Vec<(u64, Request)> {
     actions
         .iter()
-        .filter_map(|a| {
-            if let Action::VoipmsCall { job, request } = a {
-                Some((*job, request.clone()))
-            } else {
-                None
-            }
-        })
+        .filter_map(|a| if let Action::VoipmsCall { job, request } = a { Some((*job, request.clone())) } else { None })
         .collect()
 }
 
 fn message_text(request: &Request) -> String {
-    request
-        .params()
-        .into_iter()
-        .find(|(k, _)| *k == "message")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    request.params().into_iter().find(|(k, _)| *k == "message").map(|(_, v)| v).unwrap_or_default()
 }
 
 fn success() -> CallOutcome {
-    CallOutcome::Response {
-        status: 200,
-        body: r#"{"status":"success","sms":1}"#.into(),
-    }
+    CallOutcome::Response { status: 200, body: r#"{"status":"success","sms":1}"#.into() }
 }
 
 #[test]
@@ -230,9 +171,7 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     let w = writes(&a);
     assert_eq!(w.len(), 1, "{a:?}");
     assert!(
-        w[0].contains("urn:xmpp:ping")
-            && w[0].contains("to='example.com'")
-            && w[0].contains("from='sms.example.com'")
+        w[0].contains("urn:xmpp:ping") && w[0].contains("to='example.com'") && w[0].contains("from='sms.example.com'")
     );
     // Answered: nothing more until the next interval.
     assert!(sim.answer_pings(&a).is_empty());
@@ -243,13 +182,7 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     assert_eq!(writes(&a).len(), 1);
     let a = sim.advance(Duration::from_secs(30));
     assert!(a.contains(&Action::XmppClose), "{a:?}");
-    assert!(
-        sim.log
-            .iter()
-            .any(|l| l.contains("no answer to a ping within 30s")),
-        "{:?}",
-        sim.log
-    );
+    assert!(sim.log.iter().any(|l| l.contains("no answer to a ping within 30s")), "{:?}", sim.log);
     assert!(!sim.gw.stats().online);
     // And it dials again after a short back-off.
     let a = sim.advance(Duration::from_secs(1));
@@ -272,18 +205,14 @@ fn reconnect_back_off_grows_with_jitter_and_caps_at_a_minute() {
             if a.contains(&Action::XmppConnect) {
                 break;
             }
-            assert!(
-                waited <= Duration::from_secs(61),
-                "no reconnect after {waited:?}"
-            );
+            assert!(waited <= Duration::from_secs(61), "no reconnect after {waited:?}");
         }
         delays.push(sim.now.mono - start);
     }
     for (n, d) in delays.iter().enumerate() {
         let nominal = Duration::from_secs(1u64 << n.min(6)).min(Duration::from_secs(60));
         assert!(
-            *d + Duration::from_millis(100) >= nominal / 2
-                && *d <= nominal + Duration::from_millis(100),
+            *d + Duration::from_millis(100) >= nominal / 2 && *d <= nominal + Duration::from_millis(100),
             "attempt {n}: {d:?}"
         );
     }
@@ -295,15 +224,9 @@ fn a_webhook_is_answered_only_after_the_spool_sync_then_delivered_and_confirmed(
     sim.online();
     let a = sim.webhook(7, "5552345678", "hello", &[]);
     assert_eq!(spooled(&a).len(), 1);
-    assert!(
-        !a.iter().any(|x| matches!(x, Action::WebhookReply { .. })),
-        "no answer before the fsync"
-    );
+    assert!(!a.iter().any(|x| matches!(x, Action::WebhookReply { .. })), "no answer before the fsync");
     let a = sim.sync_all(&a);
-    assert!(a.contains(&Action::WebhookReply {
-        token: 7,
-        reply: WebhookReply::Accepted
-    }));
+    assert!(a.contains(&Action::WebhookReply { token: 7, reply: WebhookReply::Accepted }));
     let w = writes(&a);
     assert!(
         w[0].contains("from='+15559998888@sms.example.com'")
@@ -311,14 +234,8 @@ fn a_webhook_is_answered_only_after_the_spool_sync_then_delivered_and_confirmed(
             && w[0].contains("<body>hello</body>")
     );
     assert!(!w[0].contains("urn:xmpp:delay"));
-    assert!(
-        w[1].contains("urn:xmpp:ping"),
-        "a ping confirms delivery: {w:?}"
-    );
-    assert!(
-        removed(&a).is_empty(),
-        "not removed before the server confirms"
-    );
+    assert!(w[1].contains("urn:xmpp:ping"), "a ping confirms delivery: {w:?}");
+    assert!(removed(&a).is_empty(), "not removed before the server confirms");
     let a = sim.answer_pings(&a);
     assert_eq!(removed(&a), vec!["boot-1".to_string()]);
 }
@@ -330,10 +247,7 @@ fn webhooks_while_offline_wait_and_carry_a_delay_stamp() {
     sim.drain();
     let a = sim.webhook(1, "5557654321", "first", &[]);
     let a = sim.sync_all(&a);
-    assert!(a.contains(&Action::WebhookReply {
-        token: 1,
-        reply: WebhookReply::Accepted
-    }));
+    assert!(a.contains(&Action::WebhookReply { token: 1, reply: WebhookReply::Accepted }));
     assert!(writes(&a).is_empty());
     let a = sim.webhook(2, "5553334444", "second", &["https://m/x.jpg"]);
     sim.sync_all(&a);
@@ -341,15 +255,8 @@ fn webhooks_while_offline_wait_and_carry_a_delay_stamp() {
     let a = sim.connect();
     let w = writes(&a);
     assert_eq!(w.len(), 4, "{w:?}"); // two texts, one picture, one ping
-    assert!(
-        w[0].contains("first") && w[0].contains("stamp='2025-07-20T20:24:16.000Z'"),
-        "{}",
-        w[0]
-    );
-    assert!(
-        w[1].contains("second")
-            && w[1].contains("from='+15559998888%+15553334444@sms.example.com'")
-    );
+    assert!(w[0].contains("first") && w[0].contains("stamp='2025-07-20T20:24:16.000Z'"), "{}", w[0]);
+    assert!(w[1].contains("second") && w[1].contains("from='+15559998888%+15553334444@sms.example.com'"));
     assert!(w[2].contains("<body>https://m/x.jpg</body>") && w[2].contains("jabber:x:oob"));
 }
 
@@ -364,10 +271,7 @@ fn a_stream_lost_before_confirmation_redelivers() {
     let a = sim.advance(Duration::from_secs(2));
     assert!(a.contains(&Action::XmppConnect));
     let a = sim.connect();
-    assert!(
-        writes(&a)[0].contains("fragile"),
-        "written again on the new stream"
-    );
+    assert!(writes(&a)[0].contains("fragile"), "written again on the new stream");
     assert_eq!(removed(&sim.answer_pings(&a)), vec!["boot-1".to_string()]);
 }
 
@@ -384,17 +288,11 @@ fn long_outbound_text_goes_part_by_part_recording_progress() {
         let c = calls(&a);
         assert_eq!(c.len(), 1, "one part at a time: {a:?}");
         sent.push(message_text(&c[0].1));
-        a = sim.input(Input::VoipmsResult {
-            job: c[0].0,
-            outcome: success(),
-        });
+        a = sim.input(Input::VoipmsResult { job: c[0].0, outcome: success() });
         if part < 2 {
             let progress = spooled(&a);
             assert_eq!(progress[0].outbound.as_ref().unwrap().next_part, part + 1);
-            assert!(
-                calls(&a).is_empty(),
-                "the next part waits for the progress to be durable"
-            );
+            assert!(calls(&a).is_empty(), "the next part waits for the progress to be durable");
             a = sim.sync_all(&a);
         }
     }
@@ -414,22 +312,9 @@ fn one_conversation_at_a_time_others_in_parallel() {
     let a = sim.sync_all(&all);
     let c = calls(&a);
     let texts: Vec<String> = c.iter().map(|(_, r)| message_text(r)).collect();
-    assert_eq!(
-        texts,
-        vec!["one".to_string(), "bob".to_string()],
-        "a2 waits behind a1; bob's conversation is separate"
-    );
-    let a = sim.input(Input::VoipmsResult {
-        job: c[0].0,
-        outcome: success(),
-    });
-    assert_eq!(
-        calls(&a)
-            .iter()
-            .map(|(_, r)| message_text(r))
-            .collect::<Vec<_>>(),
-        vec!["two".to_string()]
-    );
+    assert_eq!(texts, vec!["one".to_string(), "bob".to_string()], "a2 waits behind a1; bob's conversation is separate");
+    let a = sim.input(Input::VoipmsResult { job: c[0].0, outcome: success() });
+    assert_eq!(calls(&a).iter().map(|(_, r)| message_text(r)).collect::<Vec<_>>(), vec!["two".to_string()]);
 }
 
 #[test]
@@ -441,27 +326,13 @@ fn a_failure_bounces_with_the_original_id_and_leaves_the_spool_once_delivered() 
     let job = calls(&a)[0].0;
     let a = sim.input(Input::VoipmsResult {
         job,
-        outcome: CallOutcome::Response {
-            status: 200,
-            body: r#"{"status":"invalid_dst"}"#.into(),
-        },
+        outcome: CallOutcome::Response { status: 200, body: r#"{"status":"invalid_dst"}"#.into() },
     });
     let bounce = spooled(&a);
-    assert!(
-        bounce[0].outbound.as_ref().unwrap().bounce.is_some(),
-        "the owed error is durable"
-    );
+    assert!(bounce[0].outbound.as_ref().unwrap().bounce.is_some(), "the owed error is durable");
     let w = writes(&a);
-    assert!(
-        w[0].contains("type='error'")
-            && w[0].contains("id='m9'")
-            && w[0].contains("item-not-found"),
-        "{w:?}"
-    );
-    assert!(
-        w[0].contains("from='+15559998888@sms.example.com'")
-            && w[0].contains("to='alice@example.com/phone'")
-    );
+    assert!(w[0].contains("type='error'") && w[0].contains("id='m9'") && w[0].contains("item-not-found"), "{w:?}");
+    assert!(w[0].contains("from='+15559998888@sms.example.com'") && w[0].contains("to='alice@example.com/phone'"));
     assert!(!w[0].contains("<body>"), "the body is not echoed");
     let a = sim.answer_pings(&a);
     assert_eq!(removed(&a), vec!["boot-1".to_string()]);
@@ -473,27 +344,13 @@ fn spool_failures_answer_503_and_wait_errors() {
     sim.online();
     let a = sim.webhook(3, "5552345678", "x", &[]);
     let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
-    let a = sim.input(Input::SpoolFailed {
-        ids,
-        reason: "No space left on device".into(),
-    });
-    assert!(a.contains(&Action::WebhookReply {
-        token: 3,
-        reply: WebhookReply::Unavailable
-    }));
+    let a = sim.input(Input::SpoolFailed { ids, reason: "No space left on device".into() });
+    assert!(a.contains(&Action::WebhookReply { token: 3, reply: WebhookReply::Unavailable }));
     let a = sim.chat("alice@example.com/phone", "+15559998888", "m2", "hi");
     let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
-    let a = sim.input(Input::SpoolFailed {
-        ids,
-        reason: "No space left on device".into(),
-    });
+    let a = sim.input(Input::SpoolFailed { ids, reason: "No space left on device".into() });
     let w = writes(&a);
-    assert!(
-        w[0].contains("id='m2'")
-            && w[0].contains("resource-constraint")
-            && w[0].contains("type='wait'"),
-        "{w:?}"
-    );
+    assert!(w[0].contains("id='m2'") && w[0].contains("resource-constraint") && w[0].contains("type='wait'"), "{w:?}");
     assert!(calls(&a).is_empty());
 }
 
@@ -501,20 +358,12 @@ fn spool_failures_answer_503_and_wait_errors() {
 fn shutdown_waits_for_calls_in_flight_then_closes_the_stream() {
     let mut sim = Sim::new();
     sim.online();
-    let a = sim.chat(
-        "alice@example.com/phone",
-        "+15559998888",
-        "m1",
-        "last words",
-    );
+    let a = sim.chat("alice@example.com/phone", "+15559998888", "m1", "last words");
     let a = sim.sync_all(&a);
     let job = calls(&a)[0].0;
     let a = sim.input(Input::Shutdown);
     assert!(!a.contains(&Action::Stopped), "a call is in flight");
-    let a = sim.input(Input::VoipmsResult {
-        job,
-        outcome: success(),
-    });
+    let a = sim.input(Input::VoipmsResult { job, outcome: success() });
     assert!(a.contains(&Action::SpoolRemove("boot-1".into())));
     assert!(writes(&a).contains(&"</stream:stream>".to_string()));
     assert_eq!(a.last(), Some(&Action::Stopped));
@@ -532,24 +381,11 @@ fn restored_records_resume_and_new_ids_continue_after_them() {
     let mut sim = Sim::new();
     sim.gw.restore(records, "", sim.now);
     sim.drain();
-    assert!(
-        sim.log
-            .iter()
-            .any(|l| l.contains("1 to deliver over XMPP, 1 to send to VoIP.ms")),
-        "{:?}",
-        sim.log
-    );
+    assert!(sim.log.iter().any(|l| l.contains("1 to deliver over XMPP, 1 to send to VoIP.ms")), "{:?}", sim.log);
     let a = sim.online();
     let w = writes(&a);
-    assert!(
-        w[0].contains("kept") && w[0].contains("urn:xmpp:delay"),
-        "a replayed message is stamped: {w:?}"
-    );
+    assert!(w[0].contains("kept") && w[0].contains("urn:xmpp:delay"), "a replayed message is stamped: {w:?}");
     sim.gw.handle_timeout(sim.now);
     let a = sim.webhook(5, "5552345678", "new", &[]);
-    assert_eq!(
-        spooled(&a)[0].seq,
-        3,
-        "sequence numbers continue after the restored ones"
-    );
+    assert_eq!(spooled(&a)[0].seq, 3, "sequence numbers continue after the restored ones");
 }

@@ -18,28 +18,16 @@ pub fn answer(iq: &Iq) -> Option<String> {
     }
     let (from, to, id) = (iq.to.to_string(), iq.from.to_string(), iq.id.as_str());
     let Some(payload) = &iq.payload else {
-        return Some(build::iq_error(
-            &from,
-            &to,
-            id,
-            None,
-            &ErrorSpec::new("bad-request", "modify", ""),
-        ));
+        return Some(build::iq_error(&from, &to, id, None, &ErrorSpec::new("bad-request", "modify", "")));
     };
     let on_domain = iq.to.local().is_none();
     let get = iq.kind == IqType::Get;
     let reply = match (payload.ns(), payload.name(), get) {
         (ns::PING, "ping", true) => build::iq_result(&from, &to, id, None),
-        (ns::DISCO_INFO, "query", true) if payload.get_attr("node").is_some() => build::iq_error(
-            &from,
-            &to,
-            id,
-            Some(payload),
-            &ErrorSpec::new("item-not-found", "cancel", ""),
-        ),
-        (ns::DISCO_INFO, "query", true) => {
-            build::iq_result(&from, &to, id, Some(disco_info(on_domain)))
+        (ns::DISCO_INFO, "query", true) if payload.get_attr("node").is_some() => {
+            build::iq_error(&from, &to, id, Some(payload), &ErrorSpec::new("item-not-found", "cancel", ""))
         }
+        (ns::DISCO_INFO, "query", true) => build::iq_result(&from, &to, id, Some(disco_info(on_domain))),
         (ns::DISCO_ITEMS, "query", true) => {
             build::iq_result(&from, &to, id, Some(Element::new("query", ns::DISCO_ITEMS)))
         }
@@ -49,20 +37,10 @@ pub fn answer(iq: &Iq) -> Option<String> {
                 .child(Element::new("version", ns::VERSION).text(VERSION));
             build::iq_result(&from, &to, id, Some(q))
         }
-        (ns::PING | ns::DISCO_INFO | ns::DISCO_ITEMS | ns::VERSION, _, _) => build::iq_error(
-            &from,
-            &to,
-            id,
-            Some(payload),
-            &ErrorSpec::new("bad-request", "modify", ""),
-        ),
-        _ => build::iq_error(
-            &from,
-            &to,
-            id,
-            Some(payload),
-            &ErrorSpec::new("service-unavailable", "cancel", ""),
-        ),
+        (ns::PING | ns::DISCO_INFO | ns::DISCO_ITEMS | ns::VERSION, _, _) => {
+            build::iq_error(&from, &to, id, Some(payload), &ErrorSpec::new("bad-request", "modify", ""))
+        }
+        _ => build::iq_error(&from, &to, id, Some(payload), &ErrorSpec::new("service-unavailable", "cancel", "")),
     };
     Some(reply)
 }
@@ -78,11 +56,7 @@ fn disco_info(on_domain: bool) -> Element {
         );
         &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::VERSION]
     } else {
-        q.push_child(
-            Element::new("identity", ns::DISCO_INFO)
-                .attr("category", "client")
-                .attr("type", "sms"),
-        );
+        q.push_child(Element::new("identity", ns::DISCO_INFO).attr("category", "client").attr("type", "sms"));
         &[ns::DISCO_INFO, ns::OOB, ns::PING]
     };
     for f in features {
@@ -99,9 +73,7 @@ mod tests {
 
     fn ask(xml: &str) -> Option<Element> {
         let e = Element::parse(xml.as_bytes(), &NsContext::component()).unwrap();
-        let Ok(Stanza::Iq(iq)) = Stanza::from_element(&e) else {
-            panic!("{xml}")
-        };
+        let Ok(Stanza::Iq(iq)) = Stanza::from_element(&e) else { panic!("{xml}") };
         answer(&iq).map(|r| Element::parse(r.as_bytes(), &NsContext::component()).unwrap())
     }
 
@@ -119,26 +91,14 @@ mod tests {
         let r = ask("<iq type='get' id='d1' from='a@b/c' to='sms.b'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").unwrap();
         let q = r.get_child("query", ns::DISCO_INFO).unwrap();
         let id = q.get_child("identity", ns::DISCO_INFO).unwrap();
-        assert_eq!(
-            (id.get_attr("category"), id.get_attr("type")),
-            (Some("gateway"), Some("sms"))
-        );
+        assert_eq!((id.get_attr("category"), id.get_attr("type")), (Some("gateway"), Some("sms")));
         let vars: Vec<&str> = q.children().filter_map(|c| c.get_attr("var")).collect();
         assert!(vars.contains(&ns::PING) && !vars.contains(&"jabber:iq:register"));
         let r = ask("<iq type='get' id='d2' from='a@b/c' to='+15551234567@sms.b'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").unwrap();
-        let id = r
-            .get_child("query", ns::DISCO_INFO)
-            .unwrap()
-            .get_child("identity", ns::DISCO_INFO)
-            .unwrap();
+        let id = r.get_child("query", ns::DISCO_INFO).unwrap().get_child("identity", ns::DISCO_INFO).unwrap();
         assert_eq!(id.get_attr("category"), Some("client"));
         let r = ask("<iq type='get' id='d4' from='a@b/c' to='sms.b'><query xmlns='http://jabber.org/protocol/disco#info' node='nope'/></iq>").unwrap();
-        assert!(
-            r.get_child("error", ns::COMPONENT)
-                .unwrap()
-                .get_child("item-not-found", ns::STANZA_ERRORS)
-                .is_some()
-        );
+        assert!(r.get_child("error", ns::COMPONENT).unwrap().get_child("item-not-found", ns::STANZA_ERRORS).is_some());
     }
 
     #[test]
@@ -146,18 +106,13 @@ mod tests {
         let r = ask("<iq type='get' id='x' from='a@b/c' to='sms.b'><query xmlns='jabber:iq:register'/></iq>").unwrap();
         assert_eq!(r.get_attr("type"), Some("error"));
         assert!(
-            r.get_child("error", ns::COMPONENT)
-                .unwrap()
-                .get_child("service-unavailable", ns::STANZA_ERRORS)
-                .is_some()
+            r.get_child("error", ns::COMPONENT).unwrap().get_child("service-unavailable", ns::STANZA_ERRORS).is_some()
         );
-        let r = ask("<iq type='set' id='y' from='a@b/c' to='sms.b'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>").unwrap();
-        assert!(
-            r.get_child("error", ns::COMPONENT)
-                .unwrap()
-                .get_child("bad-request", ns::STANZA_ERRORS)
-                .is_some()
-        );
+        let r = ask(
+            "<iq type='set' id='y' from='a@b/c' to='sms.b'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+        )
+        .unwrap();
+        assert!(r.get_child("error", ns::COMPONENT).unwrap().get_child("bad-request", ns::STANZA_ERRORS).is_some());
         assert!(ask("<iq type='result' id='z' from='a@b/c' to='sms.b'/>").is_none());
     }
 
@@ -165,9 +120,6 @@ mod tests {
     fn version() {
         let r = ask("<iq type='get' id='v1' from='a@b/c' to='sms.b'><query xmlns='jabber:iq:version'/></iq>").unwrap();
         let q = r.get_child("query", ns::VERSION).unwrap();
-        assert_eq!(
-            q.get_child("name", ns::VERSION).unwrap().text_content(),
-            "voipms-xmpp"
-        );
+        assert_eq!(q.get_child("name", ns::VERSION).unwrap().text_content(), "voipms-xmpp");
     }
 }

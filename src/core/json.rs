@@ -48,11 +48,7 @@ pub struct JsonError {
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {} column {}: {}",
-            self.line, self.column, self.reason
-        )
+        write!(f, "line {} column {}: {}", self.line, self.column, self.reason)
     }
 }
 
@@ -62,18 +58,12 @@ impl std::error::Error for JsonError {}
 pub fn parse(text: &str) -> Result<Value, JsonError> {
     if text.contains('\0') {
         // nanoserde's tokenizer treats NUL as the end of input.
-        return Err(JsonError {
-            line: 1,
-            column: 1,
-            reason: "NUL byte in document".into(),
-        });
+        return Err(JsonError { line: 1, column: 1, reason: "NUL byte in document".into() });
     }
     let mut state = DeJsonState::default();
     let mut chars = text.chars();
     state.next(&mut chars);
-    state
-        .next_tok(&mut chars)
-        .map_err(|e| from_nanoserde(&state, e))?;
+    state.next_tok(&mut chars).map_err(|e| from_nanoserde(&state, e))?;
     let value = parse_value(&mut state, &mut chars, 0)?;
     if state.tok != DeJsonTok::Eof {
         return Err(error(&state, "trailing characters after the document"));
@@ -82,11 +72,7 @@ pub fn parse(text: &str) -> Result<Value, JsonError> {
 }
 
 fn error(state: &DeJsonState, reason: &str) -> JsonError {
-    JsonError {
-        line: state.line + 1,
-        column: state.col + 1,
-        reason: reason.to_string(),
-    }
+    JsonError { line: state.line + 1, column: state.col + 1, reason: reason.to_string() }
 }
 
 fn from_nanoserde(state: &DeJsonState, _e: nanoserde::DeJsonErr) -> JsonError {
@@ -97,11 +83,7 @@ fn advance(state: &mut DeJsonState, chars: &mut Chars<'_>) -> Result<(), JsonErr
     state.next_tok(chars).map_err(|e| from_nanoserde(state, e))
 }
 
-fn parse_value(
-    state: &mut DeJsonState,
-    chars: &mut Chars<'_>,
-    depth: usize,
-) -> Result<Value, JsonError> {
+fn parse_value(state: &mut DeJsonState, chars: &mut Chars<'_>, depth: usize) -> Result<Value, JsonError> {
     if depth > MAX_DEPTH {
         return Err(error(state, "nested too deeply"));
     }
@@ -295,10 +277,7 @@ mod tests {
                 Value::Null
             ])
         );
-        assert_eq!(
-            v.get("a").and_then(|a| a.get("c")).and_then(Value::as_str),
-            Some("d")
-        );
+        assert_eq!(v.get("a").and_then(|a| a.get("c")).and_then(Value::as_str), Some("d"));
     }
 
     #[test]
@@ -310,17 +289,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents_with_a_position() {
-        for bad in [
-            "",
-            "{",
-            "{\"a\" 1}",
-            "[1,]",
-            "{\"a\":1}x",
-            "[1 2]",
-            "nul",
-            "{\"a\":1,}",
-            "\"\0\"",
-        ] {
+        for bad in ["", "{", "{\"a\" 1}", "[1,]", "{\"a\":1}x", "[1 2]", "nul", "{\"a\":1,}", "\"\0\""] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
         let e = parse("{\n  \"a\": ?\n}").unwrap_err();

@@ -41,14 +41,7 @@ impl Mailbox {
     /// already waited (replayed from the spool); one added while the stream is down becomes
     /// delayed when it is written later.
     pub fn add(&mut self, record: Record, delayed: bool) {
-        self.items.insert(
-            record.seq,
-            Item {
-                record,
-                written: false,
-                delayed,
-            },
-        );
+        self.items.insert(record.seq, Item { record, written: false, delayed });
     }
 
     /// Items waiting or unconfirmed.
@@ -97,13 +90,7 @@ impl Mailbox {
     }
 
     /// A ping came back: the items it covers are delivered and leave the spool.
-    pub fn ping_answered(
-        &mut self,
-        n: u64,
-        now: Now,
-        session: &mut Session,
-        out: &mut Outbox,
-    ) -> usize {
+    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> usize {
         let mut done = 0;
         if let Some((p, seqs)) = self.confirming.take() {
             if p == n {
@@ -149,19 +136,10 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
             let delay = stamp.as_deref().map(|s| (s, domain));
             let mut out = Vec::new();
             if !m.text.is_empty() {
-                out.push(build::chat(
-                    &from, &m.user, &record.id, &m.text, None, delay,
-                ));
+                out.push(build::chat(&from, &m.user, &record.id, &m.text, None, delay));
             }
             for (i, url) in m.media.iter().enumerate() {
-                out.push(build::chat(
-                    &from,
-                    &m.user,
-                    &format!("{}-m{}", record.id, i + 1),
-                    url,
-                    Some(url),
-                    delay,
-                ));
+                out.push(build::chat(&from, &m.user, &format!("{}-m{}", record.id, i + 1), url, Some(url), delay));
             }
             out
         }
@@ -173,12 +151,7 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
                 return Vec::new();
             };
             let error = ErrorSpec::new(&b.condition, &b.error_type, b.text.clone());
-            vec![build::message_error(
-                &format!("{}@{domain}", o.contact),
-                &o.sender,
-                o.stanza_id.as_deref(),
-                &error,
-            )]
+            vec![build::message_error(&format!("{}@{domain}", o.contact), &o.sender, o.stanza_id.as_deref(), &error)]
         }
         Kind::Unrouted => Vec::new(),
     }

@@ -64,10 +64,7 @@ pub struct OutboundQueue {
 
 fn conversation(record: &Record) -> Conversation {
     let o = record.outbound.as_ref();
-    (
-        o.map(|o| o.did.clone()).unwrap_or_default(),
-        o.map(|o| o.dst.clone()).unwrap_or_default(),
-    )
+    (o.map(|o| o.did.clone()).unwrap_or_default(), o.map(|o| o.dst.clone()).unwrap_or_default())
 }
 
 /// How many calls `dispatch` may start.
@@ -118,10 +115,7 @@ impl OutboundQueue {
 
     /// Sends in flight.
     pub fn sends_in_flight(&self) -> usize {
-        self.in_flight
-            .values()
-            .filter(|(_, k)| *k == JobKind::Send)
-            .count()
+        self.in_flight.values().filter(|(_, k)| *k == JobKind::Send).count()
     }
 
     /// The record of a queued message.
@@ -132,12 +126,7 @@ impl OutboundQueue {
     /// Messages queued and not in flight, in acceptance order.
     pub fn idle(&self) -> Vec<u64> {
         let busy: Vec<u64> = self.in_flight.values().map(|(s, _)| *s).collect();
-        let mut seqs: Vec<u64> = self
-            .entries
-            .keys()
-            .filter(|s| !busy.contains(s))
-            .copied()
-            .collect();
+        let mut seqs: Vec<u64> = self.entries.keys().filter(|s| !busy.contains(s)).copied().collect();
         seqs.sort_unstable();
         seqs
     }
@@ -179,9 +168,7 @@ impl OutboundQueue {
 
     /// Mark that `sms_failed` was retried once; returns whether it already had been.
     pub fn note_sms_failed(&mut self, seq: u64) -> bool {
-        self.entries
-            .get_mut(&seq)
-            .is_some_and(|e| std::mem::replace(&mut e.sms_failed_retried, true))
+        self.entries.get_mut(&seq).is_some_and(|e| std::mem::replace(&mut e.sms_failed_retried, true))
     }
 
     /// The last send got no answer: look it up before sending again.
@@ -211,10 +198,8 @@ impl OutboundQueue {
             return false;
         };
         let since = (e.verify_since.unwrap_or(e.started_ms) / 1000) as i64 - VERIFY_SLACK_SECS;
-        rows.iter().any(|r| {
-            r.message == part.message
-                && crate::core::time::parse_eastern(&r.date).is_some_and(|t| t >= since)
-        })
+        rows.iter()
+            .any(|r| r.message == part.message && crate::core::time::parse_eastern(&r.date).is_some_and(|t| t >= since))
     }
 
     /// Take a message out of the queue (sent, or failed for good).
@@ -237,11 +222,7 @@ impl OutboundQueue {
 
     /// The earliest back-off deadline, for the timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.conversations
-            .values()
-            .filter_map(|q| q.front())
-            .filter_map(|seq| self.entries.get(seq)?.not_before)
-            .min()
+        self.conversations.values().filter_map(|q| q.front()).filter_map(|seq| self.entries.get(seq)?.not_before).min()
     }
 
     /// Start calls for every conversation whose head is ready, within `allow`. Job numbers come
@@ -260,8 +241,7 @@ impl OutboundQueue {
             let Some(entry) = self.entries.get_mut(seq) else {
                 continue;
             };
-            if busy.contains(seq) || entry.syncing || entry.not_before.is_some_and(|t| now.mono < t)
-            {
+            if busy.contains(seq) || entry.syncing || entry.not_before.is_some_and(|t| now.mono < t) {
                 continue;
             }
             let (request, kind) = match entry.verify_since {
@@ -281,10 +261,7 @@ impl OutboundQueue {
             }
             *next_job += 1;
             self.in_flight.insert(*next_job, (*seq, kind));
-            out.push_back(Action::VoipmsCall {
-                job: *next_job,
-                request,
-            });
+            out.push_back(Action::VoipmsCall { job: *next_job, request });
         }
     }
 }

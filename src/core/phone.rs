@@ -14,16 +14,8 @@ pub struct Nanp([u8; 10]);
 impl Nanp {
     /// Parse one of the three accepted forms (no spaces or punctuation).
     pub fn parse(s: &str) -> Option<Nanp> {
-        let digits = s
-            .strip_prefix("+1")
-            .or_else(|| {
-                if s.len() == 11 {
-                    s.strip_prefix('1')
-                } else {
-                    None
-                }
-            })
-            .unwrap_or(s);
+        let digits =
+            s.strip_prefix("+1").or_else(|| if s.len() == 11 { s.strip_prefix('1') } else { None }).unwrap_or(s);
         if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -39,10 +31,7 @@ impl Nanp {
     /// Parse what a person types: spaces, dots, dashes and parentheses are ignored
     /// (`+1 (555) 234-5678`).
     pub fn parse_human(s: &str) -> Option<Nanp> {
-        let cleaned: String = s
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
-            .collect();
+        let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
         Nanp::parse(&cleaned)
     }
 
@@ -87,9 +76,7 @@ impl Sender {
         if let Some(n) = Nanp::parse(s) {
             return Some(Sender::Nanp(n));
         }
-        let valid = !s.is_empty()
-            && s.len() <= 32
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+');
+        let valid = !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+');
         valid.then(|| Sender::Other(s.to_string()))
     }
 
@@ -131,14 +118,8 @@ impl ContactAddress {
     /// Parse a localpart; `None` if it is not in one of the contract's forms.
     pub fn parse(localpart: &str) -> Option<ContactAddress> {
         match localpart.split_once('%') {
-            Some((number, via)) => Some(ContactAddress {
-                number: Nanp::parse(number)?,
-                via: Some(Nanp::parse(via)?),
-            }),
-            None => Some(ContactAddress {
-                number: Nanp::parse(localpart)?,
-                via: None,
-            }),
+            Some((number, via)) => Some(ContactAddress { number: Nanp::parse(number)?, via: Some(Nanp::parse(via)?) }),
+            None => Some(ContactAddress { number: Nanp::parse(localpart)?, via: None }),
         }
     }
 
@@ -190,26 +171,13 @@ mod tests {
     #[test]
     fn an_eleven_digit_number_starting_with_one_is_not_prefixed_again() {
         // The seed module turned `15552345678` into `+115552345678`.
-        assert_eq!(
-            Nanp::parse("15552345678").map(|n| n.e164()).as_deref(),
-            Some("+15552345678")
-        );
+        assert_eq!(Nanp::parse("15552345678").map(|n| n.e164()).as_deref(), Some("+15552345678"));
     }
 
     #[test]
     fn human_input_ignores_punctuation() {
-        assert_eq!(
-            Nanp::parse_human("+1 (555) 234-5678")
-                .map(|n| n.e164())
-                .as_deref(),
-            Some("+15552345678")
-        );
-        assert_eq!(
-            Nanp::parse_human("555.234.5678")
-                .map(|n| n.e164())
-                .as_deref(),
-            Some("+15552345678")
-        );
+        assert_eq!(Nanp::parse_human("+1 (555) 234-5678").map(|n| n.e164()).as_deref(), Some("+15552345678"));
+        assert_eq!(Nanp::parse_human("555.234.5678").map(|n| n.e164()).as_deref(), Some("+15552345678"));
         assert_eq!(Nanp::parse_human("call me"), None);
     }
 
@@ -223,10 +191,7 @@ mod tests {
 
     #[test]
     fn senders_keep_short_codes() {
-        assert_eq!(
-            Sender::parse("+15552345678"),
-            Some(Sender::Nanp(Nanp::parse("5552345678").unwrap()))
-        );
+        assert_eq!(Sender::parse("+15552345678"), Some(Sender::Nanp(Nanp::parse("5552345678").unwrap())));
         assert_eq!(Sender::parse("72345"), Some(Sender::Other("72345".into())));
         assert_eq!(Sender::parse("72345").unwrap().localpart(), "72345");
         assert_eq!(Sender::parse(""), None);
@@ -239,23 +204,13 @@ mod tests {
         let plain = ContactAddress::parse("+15552345678").unwrap();
         assert_eq!(plain.via, None);
         assert_eq!(plain.localpart(), "+15552345678");
-        for form in [
-            "+15552345678%+15557654321",
-            "15552345678%5557654321",
-            "5552345678%15557654321",
-        ] {
+        for form in ["+15552345678%+15557654321", "15552345678%5557654321", "5552345678%15557654321"] {
             let c = ContactAddress::parse(form).unwrap();
             assert_eq!(c.localpart(), "+15552345678%+15557654321", "{form}");
         }
-        for bad in [
-            "",
-            "%",
-            "+15552345678%",
-            "%+15552345678",
-            "+15552345678%+15557654321%1",
-            "alice",
-            "+4420%+15552345678",
-        ] {
+        for bad in
+            ["", "%", "+15552345678%", "%+15552345678", "+15552345678%+15557654321%1", "alice", "+4420%+15552345678"]
+        {
             assert_eq!(ContactAddress::parse(bad), None, "{bad:?}");
         }
     }

@@ -28,20 +28,14 @@ impl Rng {
     /// A uniformly random duration in `[0, max]` (millisecond resolution).
     pub fn up_to(&mut self, max: Duration) -> Duration {
         let ms = max.as_millis() as u64;
-        Duration::from_millis(if ms == 0 {
-            0
-        } else {
-            self.next_u64() % (ms + 1)
-        })
+        Duration::from_millis(if ms == 0 { 0 } else { self.next_u64() % (ms + 1) })
     }
 }
 
 /// Exponential back-off: `base · 2^attempt`, capped, with "equal jitter" (half fixed, half
 /// random), so the delay is always at least half the nominal one and never above the cap.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, rng: &mut Rng) -> Duration {
-    let nominal = base
-        .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
-        .min(cap);
+    let nominal = base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(cap);
     nominal / 2 + rng.up_to(nominal / 2)
 }
 
@@ -70,9 +64,8 @@ mod tests {
         let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
         let ys: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
         assert_eq!(xs, ys);
-        let distinct: std::collections::BTreeSet<Duration> = (0..20)
-            .map(|_| backoff(5, Duration::from_secs(1), Duration::from_secs(60), &mut a))
-            .collect();
+        let distinct: std::collections::BTreeSet<Duration> =
+            (0..20).map(|_| backoff(5, Duration::from_secs(1), Duration::from_secs(60), &mut a)).collect();
         assert!(distinct.len() > 10);
     }
 }

@@ -63,10 +63,7 @@ pub fn route(config: &Config, msg: &Message) -> Route {
         return Route::Reject(ErrorSpec::new(
             "service-unavailable",
             "cancel",
-            format!(
-                "to text a number, write to +1NXXNXXXXXX@{}",
-                config.xmpp.component
-            ),
+            format!("to text a number, write to +1NXXNXXXXXX@{}", config.xmpp.component),
         ));
     };
     let Some(address) = ContactAddress::parse(local) else {
@@ -108,11 +105,7 @@ pub fn route(config: &Config, msg: &Message) -> Route {
     }
     let text = strip_media_urls(body, &msg.oob_urls);
     match parts::plan(&text, &msg.oob_urls) {
-        Ok(parts) => Route::Send(Outgoing {
-            did,
-            dst: address.number,
-            parts,
-        }),
+        Ok(parts) => Route::Send(Outgoing { did, dst: address.number, parts }),
         Err(PlanError::Empty) => Route::Drop("no body"),
         Err(e) => Route::Reject(ErrorSpec::new("not-acceptable", "modify", e.to_string())),
     }
@@ -176,14 +169,7 @@ mod tests {
 
     #[test]
     fn sends_from_the_default_did() {
-        let r = route(
-            &config(),
-            &msg(
-                "bob@example.com/phone",
-                "+15559998888@sms.example.com",
-                Some("hi"),
-            ),
-        );
+        let r = route(&config(), &msg("bob@example.com/phone", "+15559998888@sms.example.com", Some("hi")));
         let Route::Send(o) = r else { panic!("{r:?}") };
         assert_eq!(o.did.e164(), "+15557654321");
         assert_eq!(o.dst.e164(), "+15559998888");
@@ -197,9 +183,7 @@ mod tests {
             "15559998888%5553334444@sms.example.com",
             "5559998888%+15553334444@sms.example.com",
         ] {
-            let Route::Send(o) = route(&config(), &msg("Bob@Example.com/x", to, Some("hi"))) else {
-                panic!("{to}")
-            };
+            let Route::Send(o) = route(&config(), &msg("Bob@Example.com/x", to, Some("hi"))) else { panic!("{to}") };
             assert_eq!(o.did.e164(), "+15553334444");
         }
     }
@@ -208,37 +192,16 @@ mod tests {
     fn refuses_strangers_and_foreign_dids() {
         let c = config();
         assert_eq!(
-            reject(route(
-                &c,
-                &msg(
-                    "eve@example.com/x",
-                    "+15559998888@sms.example.com",
-                    Some("hi")
-                )
-            )),
+            reject(route(&c, &msg("eve@example.com/x", "+15559998888@sms.example.com", Some("hi")))),
             ("not-allowed".into(), "cancel".into())
         );
         assert_eq!(
-            reject(route(
-                &c,
-                &msg(
-                    "alice@example.com/x",
-                    "+15559998888%+15557654321@sms.example.com",
-                    Some("hi")
-                )
-            )),
+            reject(route(&c, &msg("alice@example.com/x", "+15559998888%+15557654321@sms.example.com", Some("hi")))),
             ("not-allowed".into(), "cancel".into())
         );
         // A DID on nobody's list is refused the same way.
         assert_eq!(
-            reject(route(
-                &c,
-                &msg(
-                    "alice@example.com/x",
-                    "+15559998888%+15552221111@sms.example.com",
-                    Some("hi")
-                )
-            )),
+            reject(route(&c, &msg("alice@example.com/x", "+15559998888%+15552221111@sms.example.com", Some("hi")))),
             ("not-allowed".into(), "cancel".into())
         );
     }
@@ -247,36 +210,16 @@ mod tests {
     fn drops_bodyless_errors_and_groupchat_silently() {
         let c = config();
         assert_eq!(
-            route(
-                &c,
-                &msg("alice@example.com/x", "+15559998888@sms.example.com", None)
-            ),
+            route(&c, &msg("alice@example.com/x", "+15559998888@sms.example.com", None)),
             Route::Drop("no body")
         );
         assert_eq!(
-            route(
-                &c,
-                &msg(
-                    "alice@example.com/x",
-                    "+15559998888@sms.example.com",
-                    Some(" \n")
-                )
-            ),
+            route(&c, &msg("alice@example.com/x", "+15559998888@sms.example.com", Some(" \n"))),
             Route::Drop("no body")
         );
         // Even a stranger's chat state gets no error (errors to chat states are noise).
-        assert_eq!(
-            route(
-                &c,
-                &msg("eve@example.com/x", "+15559998888@sms.example.com", None)
-            ),
-            Route::Drop("no body")
-        );
-        let mut e = msg(
-            "alice@example.com/x",
-            "+15559998888@sms.example.com",
-            Some("x"),
-        );
+        assert_eq!(route(&c, &msg("eve@example.com/x", "+15559998888@sms.example.com", None)), Route::Drop("no body"));
+        let mut e = msg("alice@example.com/x", "+15559998888@sms.example.com", Some("x"));
         e.kind = MessageType::Error;
         assert_eq!(route(&c, &e), Route::Drop("an error stanza"));
         e.kind = MessageType::Groupchat;
@@ -287,78 +230,38 @@ mod tests {
     fn bad_addresses() {
         let c = config();
         assert_eq!(
-            reject(route(
-                &c,
-                &msg("alice@example.com/x", "sms.example.com", Some("hi"))
-            )),
+            reject(route(&c, &msg("alice@example.com/x", "sms.example.com", Some("hi")))),
             ("service-unavailable".into(), "cancel".into())
         );
         assert_eq!(
-            reject(route(
-                &c,
-                &msg("alice@example.com/x", "pizza@sms.example.com", Some("hi"))
-            )),
+            reject(route(&c, &msg("alice@example.com/x", "pizza@sms.example.com", Some("hi")))),
             ("jid-malformed".into(), "modify".into())
         );
         assert_eq!(
-            reject(route(
-                &c,
-                &msg(
-                    "alice@example.com/x",
-                    "+442079460958@sms.example.com",
-                    Some("hi")
-                )
-            )),
+            reject(route(&c, &msg("alice@example.com/x", "+442079460958@sms.example.com", Some("hi")))),
             ("jid-malformed".into(), "modify".into())
         );
         let mut group = msg("alice@example.com/x", "sms.example.com", Some("hi"));
         group.addresses = 2;
-        assert_eq!(
-            reject(route(&c, &group)),
-            ("feature-not-implemented".into(), "cancel".into())
-        );
+        assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
     }
 
     #[test]
     fn media_and_encryption() {
         let c = config();
-        let mut m = msg(
-            "alice@example.com/x",
-            "+15559998888@sms.example.com",
-            Some("https://up.example.com/a.jpg"),
-        );
+        let mut m = msg("alice@example.com/x", "+15559998888@sms.example.com", Some("https://up.example.com/a.jpg"));
         m.oob_urls = vec!["https://up.example.com/a.jpg".into()];
-        let Route::Send(o) = route(&c, &m) else {
-            panic!()
-        };
-        assert_eq!(
-            o.parts,
-            vec![Part {
-                method: Method::Mms,
-                message: String::new(),
-                media: m.oob_urls.clone()
-            }]
-        );
+        let Route::Send(o) = route(&c, &m) else { panic!() };
+        assert_eq!(o.parts, vec![Part { method: Method::Mms, message: String::new(), media: m.oob_urls.clone() }]);
         m.body = Some("look at this\nhttps://up.example.com/a.jpg".into());
-        let Route::Send(o) = route(&c, &m) else {
-            panic!()
-        };
+        let Route::Send(o) = route(&c, &m) else { panic!() };
         assert_eq!(o.parts[0].message, "look at this");
         m.oob_urls = vec!["aesgcm://up.example.com/a.jpg#k".into()];
-        assert_eq!(
-            reject(route(&c, &m)),
-            ("not-acceptable".into(), "modify".into())
-        );
-        let mut enc = msg(
-            "alice@example.com/x",
-            "+15559998888@sms.example.com",
-            Some("I sent you an OMEMO encrypted message"),
-        );
+        assert_eq!(reject(route(&c, &m)), ("not-acceptable".into(), "modify".into()));
+        let mut enc =
+            msg("alice@example.com/x", "+15559998888@sms.example.com", Some("I sent you an OMEMO encrypted message"));
         enc.encrypted = true;
-        assert_eq!(
-            reject(route(&c, &enc)),
-            ("not-acceptable".into(), "modify".into())
-        );
+        assert_eq!(reject(route(&c, &enc)), ("not-acceptable".into(), "modify".into()));
     }
 
     #[test]
@@ -366,21 +269,13 @@ mod tests {
         // The seed sent any body line starting with http as MMS media.
         let Route::Send(o) = route(
             &config(),
-            &msg(
-                "alice@example.com/x",
-                "+15559998888@sms.example.com",
-                Some("https://example.com/menu"),
-            ),
+            &msg("alice@example.com/x", "+15559998888@sms.example.com", Some("https://example.com/menu")),
         ) else {
             panic!()
         };
         assert_eq!(
             o.parts,
-            vec![Part {
-                method: Method::Sms,
-                message: "https://example.com/menu".into(),
-                media: vec![]
-            }]
+            vec![Part { method: Method::Sms, message: "https://example.com/menu".into(), media: vec![] }]
         );
     }
 
@@ -389,13 +284,7 @@ mod tests {
         let urls = vec!["https://u/x.jpg".to_string()];
         assert_eq!(strip_media_urls("https://u/x.jpg", &urls), "");
         assert_eq!(strip_media_urls("  https://u/x.jpg \n", &urls), "");
-        assert_eq!(
-            strip_media_urls("caption https://u/x.jpg", &urls),
-            "caption"
-        );
-        assert_eq!(
-            strip_media_urls("see https://u/x.jpg and more", &urls),
-            "see https://u/x.jpg and more"
-        );
+        assert_eq!(strip_media_urls("caption https://u/x.jpg", &urls), "caption");
+        assert_eq!(strip_media_urls("see https://u/x.jpg and more", &urls), "see https://u/x.jpg and more");
     }
 }

@@ -77,10 +77,7 @@ impl Seen {
     pub fn matches_fingerprint(&self, from: &str, did: &str, text: &str, at_ms: u64) -> bool {
         let base = at_ms / 60_000;
         let window = base.saturating_sub(MATCH_WINDOW_MINUTES)..=base + MATCH_WINDOW_MINUTES;
-        window.into_iter().any(|minute| {
-            self.keys
-                .contains_key(&fingerprint(from, did, text, minute * 60_000))
-        })
+        window.into_iter().any(|minute| self.keys.contains_key(&fingerprint(from, did, text, minute * 60_000)))
     }
 
     /// Remember `key` (seen at `at_ms`).
@@ -110,8 +107,7 @@ impl Seen {
     /// Forget expired keys; if the log has grown well past what is live, the whole log to
     /// write in its place.
     pub fn compact(&mut self, now_ms: u64) -> Option<String> {
-        self.keys
-            .retain(|_, at| now_ms.saturating_sub(*at) < KEEP_MS);
+        self.keys.retain(|_, at| now_ms.saturating_sub(*at) < KEEP_MS);
         if self.log_lines <= 2 * self.keys.len() + 1000 {
             return None;
         }
@@ -146,10 +142,7 @@ mod tests {
     fn remembers_and_reloads() {
         let mut s = Seen::default();
         s.insert(id_key(false, "100"), 1_000);
-        s.insert(
-            fingerprint("+15559998888", "5552345678", "hi", 120_000),
-            120_000,
-        );
+        s.insert(fingerprint("+15559998888", "5552345678", "hi", 120_000), 120_000);
         s.set_cursor(5_000);
         let text = s.take_pending().unwrap();
         assert!(s.take_pending().is_none());
@@ -157,18 +150,8 @@ mod tests {
         assert!(again.contains("sms:100"));
         assert!(!again.contains("mms:100"), "SMS and MMS ids are separate");
         assert_eq!(again.cursor(), Some(5_000));
-        assert!(again.matches_fingerprint(
-            "+15559998888",
-            "5552345678",
-            "hi",
-            120_000 + 9 * 60_000
-        ));
-        assert!(!again.matches_fingerprint(
-            "+15559998888",
-            "5552345678",
-            "hi",
-            120_000 + 11 * 60_000
-        ));
+        assert!(again.matches_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 9 * 60_000));
+        assert!(!again.matches_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 11 * 60_000));
         assert!(!again.matches_fingerprint("+15559998888", "5552345678", "hi!", 120_000));
     }
 

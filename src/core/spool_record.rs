@@ -179,14 +179,12 @@ impl Record {
 
     /// Parse and check a stored record.
     pub fn from_json(text: &str) -> Result<Record, RecordError> {
-        let r =
-            Record::deserialize_json(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let r = Record::deserialize_json(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
         if r.v > FORMAT_VERSION || r.v == 0 {
             return Err(RecordError::Version(r.v));
         }
-        let kinds = usize::from(r.inbound.is_some())
-            + usize::from(r.outbound.is_some())
-            + usize::from(r.unrouted.is_some());
+        let kinds =
+            usize::from(r.inbound.is_some()) + usize::from(r.outbound.is_some()) + usize::from(r.unrouted.is_some());
         if kinds != 1 {
             return Err(RecordError::Shape);
         }
@@ -203,11 +201,7 @@ pub fn crc32(data: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
                 k += 1;
             }
             table[i] = c;
@@ -231,9 +225,7 @@ pub fn encode_line(record: &Record) -> String {
 
 /// Read one line written by [`encode_line`] (without its newline).
 pub fn decode_line(line: &str) -> Result<Record, RecordError> {
-    let (json, sum) = line
-        .rsplit_once('\t')
-        .ok_or_else(|| RecordError::Malformed("no checksum".into()))?;
+    let (json, sum) = line.rsplit_once('\t').ok_or_else(|| RecordError::Malformed("no checksum".into()))?;
     if u32::from_str_radix(sum, 16).ok() != Some(crc32(json.as_bytes())) {
         return Err(RecordError::Malformed("checksum mismatch".into()));
     }
@@ -257,10 +249,7 @@ mod tests {
         let line = line.trim_end();
         assert_eq!(decode_line(line).unwrap(), outbound());
         let flipped = line.replacen("alice", "alicf", 1);
-        assert_eq!(
-            decode_line(&flipped),
-            Err(RecordError::Malformed("checksum mismatch".into()))
-        );
+        assert_eq!(decode_line(&flipped), Err(RecordError::Malformed("checksum mismatch".into())));
         assert!(decode_line(&line[..line.len() - 3]).is_err());
         assert!(decode_line("").is_err());
     }
@@ -279,11 +268,7 @@ mod tests {
                 stanza_id: Some("m\"1".into()),
                 did: "5552345678".into(),
                 dst: "5557654321".into(),
-                parts: vec![OutPart {
-                    mms: true,
-                    message: "é\n漢😀".into(),
-                    media: vec!["https://x/y".into()],
-                }],
+                parts: vec![OutPart { mms: true, message: "é\n漢😀".into(), media: vec!["https://x/y".into()] }],
                 next_part: 0,
                 receipt: true,
                 bounce: None,
@@ -304,14 +289,8 @@ mod tests {
     #[test]
     fn rejects_damage() {
         let text = outbound().to_json();
-        assert!(matches!(
-            Record::from_json(&text[..text.len() / 2]),
-            Err(RecordError::Malformed(_))
-        ));
-        assert_eq!(
-            Record::from_json(&text.replace("\"v\":1", "\"v\":99")),
-            Err(RecordError::Version(99))
-        );
+        assert!(matches!(Record::from_json(&text[..text.len() / 2]), Err(RecordError::Malformed(_))));
+        assert_eq!(Record::from_json(&text.replace("\"v\":1", "\"v\":99")), Err(RecordError::Version(99)));
         let mut none = outbound();
         none.outbound = None;
         assert_eq!(Record::from_json(&none.to_json()), Err(RecordError::Shape));

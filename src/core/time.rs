@@ -19,10 +19,7 @@ pub struct Now {
 impl Now {
     /// Both clocks moved forward by `d` (for simulated time in tests and for deadlines).
     pub fn after(&self, d: Duration) -> Now {
-        Now {
-            mono: self.mono + d,
-            wall_ms: self.wall_ms + d.as_millis() as u64,
-        }
+        Now { mono: self.mono + d, wall_ms: self.wall_ms + d.as_millis() as u64 }
     }
 }
 
@@ -125,11 +122,7 @@ pub fn eastern_offset_secs(unix_secs: i64) -> i64 {
     // 02:00 EST = 07:00 UTC; 02:00 EDT = 06:00 UTC.
     let dst_start = nth_sunday(year, 3, 2) * 86_400 + 7 * 3600;
     let dst_end = nth_sunday(year, 11, 1) * 86_400 + 6 * 3600;
-    if (dst_start..dst_end).contains(&unix_secs) {
-        -4 * 3600
-    } else {
-        -5 * 3600
-    }
+    if (dst_start..dst_end).contains(&unix_secs) { -4 * 3600 } else { -5 * 3600 }
 }
 
 /// The Unix time of the next midnight in US Eastern time after `unix_secs`.
@@ -137,14 +130,7 @@ pub fn next_eastern_midnight(unix_secs: i64) -> i64 {
     let local = Civil::from_unix(unix_secs, eastern_offset_secs(unix_secs));
     let next_day = days_from_civil(local.year, local.month, local.day) + 1;
     let (y, m, d) = civil_from_days(next_day);
-    let midnight = Civil {
-        year: y,
-        month: m,
-        day: d,
-        hour: 0,
-        minute: 0,
-        second: 0,
-    };
+    let midnight = Civil { year: y, month: m, day: d, hour: 0, minute: 0, second: 0 };
     // Midnight is never inside a DST transition (they happen at 02:00), so the offset an hour
     // before midnight is the offset at midnight.
     let guess = midnight.to_unix(-5 * 3600);
@@ -154,13 +140,7 @@ pub fn next_eastern_midnight(unix_secs: i64) -> i64 {
 /// Parse VoIP.ms's `YYYY-MM-DD HH:MM:SS` (US Eastern, no zone) into Unix seconds.
 pub fn parse_eastern(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
@@ -172,12 +152,7 @@ pub fn parse_eastern(s: &str) -> Option<i64> {
         minute: num(14..16)?,
         second: num(17..19)?,
     };
-    if !(1..=12).contains(&c.month)
-        || !(1..=31).contains(&c.day)
-        || c.hour > 23
-        || c.minute > 59
-        || c.second > 59
-    {
+    if !(1..=12).contains(&c.month) || !(1..=31).contains(&c.day) || c.hour > 23 || c.minute > 59 || c.second > 59 {
         return None;
     }
     let guess = c.to_unix(-5 * 3600);
@@ -213,55 +188,19 @@ mod tests {
     #[test]
     fn eastern_dst_switches() {
         // 2025: DST from Sun 9 March 07:00 UTC to Sun 2 November 06:00 UTC.
-        let start = Civil {
-            year: 2025,
-            month: 3,
-            day: 9,
-            hour: 7,
-            minute: 0,
-            second: 0,
-        }
-        .to_unix(0);
+        let start = Civil { year: 2025, month: 3, day: 9, hour: 7, minute: 0, second: 0 }.to_unix(0);
         assert_eq!(eastern_offset_secs(start - 1), -5 * 3600);
         assert_eq!(eastern_offset_secs(start), -4 * 3600);
-        let end = Civil {
-            year: 2025,
-            month: 11,
-            day: 2,
-            hour: 6,
-            minute: 0,
-            second: 0,
-        }
-        .to_unix(0);
+        let end = Civil { year: 2025, month: 11, day: 2, hour: 6, minute: 0, second: 0 }.to_unix(0);
         assert_eq!(eastern_offset_secs(end - 1), -4 * 3600);
         assert_eq!(eastern_offset_secs(end), -5 * 3600);
         // Winter and summer.
         assert_eq!(
-            eastern_offset_secs(
-                Civil {
-                    year: 2026,
-                    month: 1,
-                    day: 15,
-                    hour: 12,
-                    minute: 0,
-                    second: 0
-                }
-                .to_unix(0)
-            ),
+            eastern_offset_secs(Civil { year: 2026, month: 1, day: 15, hour: 12, minute: 0, second: 0 }.to_unix(0)),
             -5 * 3600
         );
         assert_eq!(
-            eastern_offset_secs(
-                Civil {
-                    year: 2026,
-                    month: 7,
-                    day: 15,
-                    hour: 12,
-                    minute: 0,
-                    second: 0
-                }
-                .to_unix(0)
-            ),
+            eastern_offset_secs(Civil { year: 2026, month: 7, day: 15, hour: 12, minute: 0, second: 0 }.to_unix(0)),
             -4 * 3600
         );
     }
@@ -269,59 +208,19 @@ mod tests {
     #[test]
     fn next_midnight_eastern() {
         // 2025-07-20 20:24:16 UTC = 16:24:16 EDT → next midnight 2025-07-21 04:00 UTC.
-        let t = Civil {
-            year: 2025,
-            month: 7,
-            day: 20,
-            hour: 20,
-            minute: 24,
-            second: 16,
-        }
-        .to_unix(0);
+        let t = Civil { year: 2025, month: 7, day: 20, hour: 20, minute: 24, second: 16 }.to_unix(0);
         assert_eq!(
             next_eastern_midnight(t),
-            Civil {
-                year: 2025,
-                month: 7,
-                day: 21,
-                hour: 4,
-                minute: 0,
-                second: 0
-            }
-            .to_unix(0)
+            Civil { year: 2025, month: 7, day: 21, hour: 4, minute: 0, second: 0 }.to_unix(0)
         );
         // 2025-12-31 23:30 EST (04:30 UTC on Jan 1) → 2026-01-01 05:00 UTC.
-        let t = Civil {
-            year: 2026,
-            month: 1,
-            day: 1,
-            hour: 4,
-            minute: 30,
-            second: 0,
-        }
-        .to_unix(0);
+        let t = Civil { year: 2026, month: 1, day: 1, hour: 4, minute: 30, second: 0 }.to_unix(0);
         assert_eq!(
             next_eastern_midnight(t),
-            Civil {
-                year: 2026,
-                month: 1,
-                day: 1,
-                hour: 5,
-                minute: 0,
-                second: 0
-            }
-            .to_unix(0)
+            Civil { year: 2026, month: 1, day: 1, hour: 5, minute: 0, second: 0 }.to_unix(0)
         );
         // The day DST ends is 25 hours long: from 00:30 EDT, midnight is 24.5 h away.
-        let t = Civil {
-            year: 2025,
-            month: 11,
-            day: 2,
-            hour: 4,
-            minute: 30,
-            second: 0,
-        }
-        .to_unix(0);
+        let t = Civil { year: 2025, month: 11, day: 2, hour: 4, minute: 30, second: 0 }.to_unix(0);
         assert_eq!(next_eastern_midnight(t) - t, 24 * 3600 + 1800);
     }
 
@@ -332,12 +231,7 @@ mod tests {
         let t = parse_eastern("2025-01-20 16:24:16").unwrap();
         assert_eq!(rfc3339_utc(t as u64 * 1000), "2025-01-20T21:24:16.000Z");
         assert_eq!(eastern_date(t), "2025-01-20");
-        for bad in [
-            "2025-07-20T16:24:16",
-            "2025-13-01 00:00:00",
-            "x",
-            "2025-07-20 16:24:6 ",
-        ] {
+        for bad in ["2025-07-20T16:24:16", "2025-13-01 00:00:00", "x", "2025-07-20 16:24:6 "] {
             assert_eq!(parse_eastern(bad), None, "{bad}");
         }
     }

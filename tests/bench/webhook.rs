@@ -20,19 +20,11 @@ use voipms_xmpp::core::xmpp::ns;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Accept the component, answer pings, count messages; returns (count, time of the last one).
-fn xmpp_server(
-    listener: TcpListener,
-    delivered: Arc<AtomicUsize>,
-    last: Arc<Mutex<Option<Instant>>>,
-) {
+fn xmpp_server(listener: TcpListener, delivered: Arc<AtomicUsize>, last: Arc<Mutex<Option<Instant>>>) {
     let (mut stream, _) = listener.accept().expect("accept");
     let mut writer = stream.try_clone().expect("clone");
     let mut framer = Framer::new(1 << 20, 64);
@@ -48,8 +40,7 @@ fn xmpp_server(
         while let Ok(Some(frame)) = framer.next_frame() {
             match frame {
                 Frame::StreamHeader(bytes) => {
-                    ctx =
-                        NsContext::from_header(&Element::parse_start_tag(&bytes).expect("header"));
+                    ctx = NsContext::from_header(&Element::parse_start_tag(&bytes).expect("header"));
                     out.push_str("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='bench' from='sms.example.com' xmlns='jabber:component:accept'>");
                 }
                 Frame::Stanza(bytes) => {
@@ -94,10 +85,7 @@ fn client(addr: SocketAddr, first: usize, count: usize) -> Vec<Duration> {
         writer.write_all(request.as_bytes()).expect("send");
         let mut status = String::new();
         reader.read_line(&mut status).expect("status line");
-        assert!(
-            status.starts_with("HTTP/1.1 200"),
-            "unexpected answer: {status}"
-        );
+        assert!(status.starts_with("HTTP/1.1 200"), "unexpected answer: {status}");
         let mut length = 0;
         loop {
             let mut line = String::new();
@@ -154,10 +142,7 @@ fn main() {
     let mut log = BufReader::new(child.stderr.take().unwrap());
     let webhook: SocketAddr = loop {
         let mut line = String::new();
-        assert!(
-            log.read_line(&mut line).expect("log") > 0,
-            "the gateway exited"
-        );
+        assert!(log.read_line(&mut line).expect("log") > 0, "the gateway exited");
         if let Some(rest) = line.split("webhook listening on http://").nth(1) {
             break rest.split('/').next().unwrap().parse().unwrap();
         }
@@ -171,13 +156,8 @@ fn main() {
 
     let per = messages / connections;
     let start = Instant::now();
-    let handles: Vec<_> = (0..connections)
-        .map(|c| std::thread::spawn(move || client(webhook, c * per, per)))
-        .collect();
-    let mut latencies: Vec<Duration> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("client"))
-        .collect();
+    let handles: Vec<_> = (0..connections).map(|c| std::thread::spawn(move || client(webhook, c * per, per))).collect();
+    let mut latencies: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("client")).collect();
     let accepted_in = start.elapsed();
     let total = latencies.len();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -205,9 +185,7 @@ fn main() {
         ms(pct(0.99)),
         ms(*latencies.last().unwrap())
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(delivered_n, total, "every accepted message was delivered");

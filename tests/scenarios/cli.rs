@@ -69,18 +69,11 @@ fn check_accepts_a_good_config_with_secret_files() {
 #[test]
 fn version_help_and_usage_errors() {
     let (code, out, _) = run(&["--version"]);
-    assert_eq!(
-        (code, out.trim()),
-        (0, concat!("voipms-xmpp ", env!("CARGO_PKG_VERSION")))
-    );
+    assert_eq!((code, out.trim()), (0, concat!("voipms-xmpp ", env!("CARGO_PKG_VERSION"))));
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("run") && out.contains("check"));
-    assert_eq!(
-        run(&["run", "--config=x.json"]).0,
-        2,
-        "argh's --opt=value is a usage error"
-    );
+    assert_eq!(run(&["run", "--config=x.json"]).0, 2, "argh's --opt=value is a usage error");
     assert_eq!(run(&["frobnicate"]).0, 2);
     assert_eq!(run(&[]).0, 2);
 }

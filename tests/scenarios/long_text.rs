@@ -7,22 +7,10 @@ use std::time::Duration;
 
 fn send_and_collect(env: &mut TestEnv, text: &str, parts: usize) -> Vec<String> {
     let (_gw, mut peer) = env.start_online();
-    peer.send(&chat(
-        "alice@example.com/phone",
-        &format!("+1{FRIEND}"),
-        "long",
-        text,
-    ));
-    let calls = env
-        .voipms
-        .wait_for_calls("sendMMS", parts, Duration::from_secs(20))
-        .expect("all parts");
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "long", text));
+    let calls = env.voipms.wait_for_calls("sendMMS", parts, Duration::from_secs(20)).expect("all parts");
     peer.expect_nothing_for(Duration::from_millis(500));
-    assert_eq!(
-        env.voipms.calls_for("sendMMS").len(),
-        parts,
-        "exactly {parts} parts"
-    );
+    assert_eq!(env.voipms.calls_for("sendMMS").len(), parts, "exactly {parts} parts");
     assert!(env.voipms.calls_for("sendSMS").is_empty());
     calls
         .iter()

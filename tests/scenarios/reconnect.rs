@@ -11,9 +11,7 @@ fn reconnects_after_the_peer_drops_the_stream() {
     drop(peer); // TCP close without </stream:stream>
     gw.wait_for_log("XMPP connection lost");
     // A message arriving while the stream is down is accepted and waits.
-    let report = env
-        .voipms
-        .inbound(InboundRequest::sms(ALICE_DID, FRIEND, "while you were out"));
+    let report = env.voipms.inbound(InboundRequest::sms(ALICE_DID, FRIEND, "while you were out"));
     assert_eq!(report.deliveries[0].http_status, Some(200));
     let mut peer = env.xmpp.accept_within(Duration::from_secs(15));
     peer.expect_message(ALICE, "while you were out");
@@ -23,15 +21,16 @@ fn reconnects_after_the_peer_drops_the_stream() {
 fn reconnects_after_a_stream_error_and_a_closed_stream() {
     let mut env = TestEnv::new("stream-error");
     let (gw, mut peer) = env.start_online();
-    peer.send("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+    peer.send(
+        "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
     peer.expect_closed();
     gw.wait_for_log("XMPP stream error system-shutdown");
     let mut peer = env.xmpp.accept();
     peer.send("</stream:stream>");
     peer.expect_closed();
     let mut peer = env.xmpp.accept();
-    env.voipms
-        .inbound(InboundRequest::sms(ALICE_DID, FRIEND, "third stream"));
+    env.voipms.inbound(InboundRequest::sms(ALICE_DID, FRIEND, "third stream"));
     peer.expect_message(ALICE, "third stream");
 }
 
@@ -44,14 +43,8 @@ fn a_wrong_secret_is_reported_and_retried() {
     peer.send("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Given token does not match calculated token</text></stream:error></stream:stream>");
     peer.expect_closed();
     let line = gw.wait_for_log("XMPP stream error not-authorized");
-    assert!(
-        line.contains("ERROR") && line.contains("xmpp.secret"),
-        "{line}"
-    );
-    assert!(
-        !gw.log_text().contains(SECRET),
-        "the secret is never logged"
-    );
+    assert!(line.contains("ERROR") && line.contains("xmpp.secret"), "{line}");
+    assert!(!gw.log_text().contains(SECRET), "the secret is never logged");
     // A configuration error does not fix itself: no hammering the server.
     env.xmpp.expect_no_connection(Duration::from_secs(3));
 }
@@ -66,11 +59,7 @@ fn a_silent_server_is_noticed_by_the_keepalive_ping() {
     peer.expect_closed();
     gw.wait_for_log("no answer to a ping within 1s: the XMPP connection is dead");
     let mut peer = env.xmpp.accept();
-    env.voipms.inbound(InboundRequest::sms(
-        ALICE_DID,
-        FRIEND,
-        "after the dead link",
-    ));
+    env.voipms.inbound(InboundRequest::sms(ALICE_DID, FRIEND, "after the dead link"));
     peer.expect_message(ALICE, "after the dead link");
 }
 
@@ -88,7 +77,6 @@ fn oversized_and_malformed_input_ends_the_stream_not_the_gateway() {
     peer.send_bytes(big.as_bytes());
     peer.expect_closed();
     let mut peer = env.xmpp.accept();
-    env.voipms
-        .inbound(InboundRequest::sms(ALICE_DID, FRIEND, "still alive"));
+    env.voipms.inbound(InboundRequest::sms(ALICE_DID, FRIEND, "still alive"));
     peer.expect_message(ALICE, "still alive");
 }

@@ -10,25 +10,14 @@ fn a_restart_resumes_a_spooled_inbound_message() {
     let gw = env.start();
     // The server accepts TCP but never answers: the stream never comes up.
     let _silent = env.xmpp.accept_tcp(Duration::from_secs(15));
-    let (status, body) = gw.post_webhook(&webhook_body(
-        FRIEND,
-        ALICE_DID,
-        "spooled across a crash",
-        &[],
-    ));
-    assert_eq!(
-        (status, body.as_str()),
-        (200, "ok"),
-        "accepted only once durable"
-    );
+    let (status, body) = gw.post_webhook(&webhook_body(FRIEND, ALICE_DID, "spooled across a crash", &[]));
+    assert_eq!((status, body.as_str()), (200, "ok"), "accepted only once durable");
     gw.kill9();
     let gw = env.start();
     gw.wait_for_log("resuming from the spool: 1 to deliver over XMPP");
     let mut peer = env.xmpp.accept();
     let m = peer.expect_message(ALICE, "spooled across a crash");
-    let delay = m
-        .get_child("delay", ns::DELAY)
-        .expect("a delay stamp on a late delivery");
+    let delay = m.get_child("delay", ns::DELAY).expect("a delay stamp on a late delivery");
     assert!(delay.get_attr("stamp").is_some_and(|s| s.ends_with('Z')));
     // Delivered once: the server's answer to the next ping confirms it and it leaves the spool,
     // so a further restart has nothing to deliver.

@@ -8,25 +8,12 @@ use std::time::Duration;
 fn unauthorised_sender_is_refused() {
     let mut env = TestEnv::new("unauth");
     let (_gw, mut peer) = env.start_online();
-    peer.send(&chat(
-        "eve@example.com/x",
-        &format!("+1{FRIEND}"),
-        "e1",
-        "let me in",
-    ));
+    peer.send(&chat("eve@example.com/x", &format!("+1{FRIEND}"), "e1", "let me in"));
     let (cond, kind, _) = peer.expect_error("e1");
     assert_eq!((cond.as_str(), kind.as_str()), ("not-allowed", "cancel"));
     // A later permitted message is the only call VoIP.ms sees: the refused one made none.
-    peer.send(&chat(
-        "alice@example.com/phone",
-        &format!("+1{FRIEND}"),
-        "a1",
-        "allowed",
-    ));
-    let calls = env
-        .voipms
-        .wait_for_calls("sendSMS", 1, Duration::from_secs(15))
-        .unwrap();
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "a1", "allowed"));
+    let calls = env.voipms.wait_for_calls("sendSMS", 1, Duration::from_secs(15)).unwrap();
     assert_eq!(sends(&env).len(), 1);
     assert_eq!(calls[0].param("message"), Some("allowed"));
 }
@@ -35,27 +22,12 @@ fn unauthorised_sender_is_refused() {
 fn sending_from_someone_elses_did_is_refused() {
     let mut env = TestEnv::new("wrong-did");
     let (_gw, mut peer) = env.start_online();
-    peer.send(&chat(
-        "alice@example.com/phone",
-        &format!("+1{FRIEND}%+1{BOB_DID}"),
-        "w1",
-        "spoof",
-    ));
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}%+1{BOB_DID}"), "w1", "spoof"));
     let (cond, kind, text) = peer.expect_error("w1");
     assert_eq!((cond.as_str(), kind.as_str()), ("not-allowed", "cancel"));
-    assert!(
-        !text.contains(BOB_DID),
-        "the error names no full number: {text}"
-    );
-    peer.send(&chat(
-        "alice@example.com/phone",
-        &format!("+1{FRIEND}"),
-        "a2",
-        "mine",
-    ));
-    env.voipms
-        .wait_for_calls("sendSMS", 1, Duration::from_secs(15))
-        .unwrap();
+    assert!(!text.contains(BOB_DID), "the error names no full number: {text}");
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "a2", "mine"));
+    env.voipms.wait_for_calls("sendSMS", 1, Duration::from_secs(15)).unwrap();
     assert_eq!(sends(&env).len(), 1);
 }
 
@@ -63,12 +35,7 @@ fn sending_from_someone_elses_did_is_refused() {
 fn a_number_that_is_not_nanp_is_malformed() {
     let mut env = TestEnv::new("bad-number");
     let (_gw, mut peer) = env.start_online();
-    peer.send(&chat(
-        "alice@example.com/phone",
-        "+442079460958",
-        "n1",
-        "hello London",
-    ));
+    peer.send(&chat("alice@example.com/phone", "+442079460958", "n1", "hello London"));
     let (cond, kind, _) = peer.expect_error("n1");
     assert_eq!((cond.as_str(), kind.as_str()), ("jid-malformed", "modify"));
     peer.send(&format!("<message type='chat' id='n2' from='alice@example.com/phone' to='{DOMAIN}'><body>to the gateway</body></message>"));

@@ -32,14 +32,9 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "voipms-e2e-{tag}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
+        let p = std::env::temp_dir().join(format!("voipms-e2e-{tag}-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p)
     }
@@ -64,11 +59,9 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new(tag: &str) -> TestEnv {
-        let voipms = MockVoipms::start(
-            MockConfig::for_tests(&[ALICE_DID, BOB_DID, BOB_DID2]),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .expect("start mock-voipms");
+        let voipms =
+            MockVoipms::start(MockConfig::for_tests(&[ALICE_DID, BOB_DID, BOB_DID2]), "127.0.0.1:0".parse().unwrap())
+                .expect("start mock-voipms");
         TestEnv {
             dir: TempDir::new(tag),
             xmpp: XmppServer::bind(DOMAIN, SECRET),
@@ -166,17 +159,9 @@ impl Gateway {
                 sink.grew.notify_all();
             }
         });
-        let mut gw = Gateway {
-            child: Some(child),
-            log,
-            webhook: "0.0.0.0:0".parse().unwrap(),
-        };
+        let mut gw = Gateway { child: Some(child), log, webhook: "0.0.0.0:0".parse().unwrap() };
         let line = gw.wait_for_log("webhook listening on http://");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("address in log line");
+        let addr = line.split("http://").nth(1).and_then(|rest| rest.split('/').next()).expect("address in log line");
         gw.webhook = addr.parse().expect("webhook address");
         gw
     }
@@ -194,11 +179,7 @@ impl Gateway {
                 return l.clone();
             }
             let now = Instant::now();
-            assert!(
-                now < deadline,
-                "no log line containing {needle:?}; log:\n{}",
-                lines.join("\n")
-            );
+            assert!(now < deadline, "no log line containing {needle:?}; log:\n{}", lines.join("\n"));
             lines = self.log.grew.wait_timeout(lines, deadline - now).unwrap().0;
         }
     }
@@ -226,10 +207,7 @@ impl Gateway {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success());
         match rx.recv_timeout(Duration::from_secs(15)) {
             Ok(status) => status.expect("wait"),
@@ -272,24 +250,15 @@ pub fn http_request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -
     let mut response = Vec::new();
     let _ = s.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let status =
+        text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
 
 /// A VoIP.ms-shaped webhook body.
 pub fn webhook_body(from: &str, to: &str, text: &str, media: &[&str]) -> String {
-    let media: Vec<String> = media
-        .iter()
-        .map(|m| format!("{{\"url\":\"{m}\"}}"))
-        .collect();
+    let media: Vec<String> = media.iter().map(|m| format!("{{\"url\":\"{m}\"}}")).collect();
     format!(
         r#"{{"data":{{"event_type":"message.received","payload":{{"id":"{}","type":"{}","from":{{"phone_number":"{from}"}},"to":[{{"phone_number":"{to}"}}],"text":"{text}","media":[{}]}}}}}}"#,
         COUNTER.fetch_add(1, Ordering::Relaxed) + 1000,
@@ -300,9 +269,5 @@ pub fn webhook_body(from: &str, to: &str, text: &str, media: &[&str]) -> String 
 
 /// Every send VoIP.ms received (sendSMS and sendMMS, in order); list calls (backfill) excluded.
 pub fn sends(env: &TestEnv) -> Vec<mock_voipms::Call> {
-    env.voipms
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "sendSMS" || c.method == "sendMMS")
-        .collect()
+    env.voipms.calls().into_iter().filter(|c| c.method == "sendSMS" || c.method == "sendMMS").collect()
 }

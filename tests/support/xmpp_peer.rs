@@ -39,13 +39,7 @@ impl XmppServer {
                 }
             }
         });
-        XmppServer {
-            addr,
-            incoming,
-            domain: domain.to_string(),
-            secret: secret.to_string(),
-            next_id: 0,
-        }
+        XmppServer { addr, incoming, domain: domain.to_string(), secret: secret.to_string(), next_id: 0 }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -86,20 +80,10 @@ impl XmppServer {
     pub fn accept_unauthenticated(&mut self, wait: Duration) -> Peer {
         let stream = self.accept_tcp(wait);
         self.next_id += 1;
-        let mut peer = Peer::new(
-            stream,
-            format!("stream-{}-{}", std::process::id(), self.next_id),
-        );
+        let mut peer = Peer::new(stream, format!("stream-{}-{}", std::process::id(), self.next_id));
         let header = peer.expect_header();
-        assert!(
-            header.is("stream", ns::STREAMS),
-            "stream header: {header:?}"
-        );
-        assert_eq!(
-            header.get_attr("to"),
-            Some(self.domain.as_str()),
-            "the header's 'to' is the component domain"
-        );
+        assert!(header.is("stream", ns::STREAMS), "stream header: {header:?}");
+        assert_eq!(header.get_attr("to"), Some(self.domain.as_str()), "the header's 'to' is the component domain");
         let id = peer.stream_id.clone();
         peer.send(&format!(
             "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='{id}' xml:lang='en' from='{}' xmlns='jabber:component:accept'>",
@@ -148,9 +132,7 @@ impl Peer {
     }
 
     pub fn send(&mut self, xml: &str) {
-        self.stream
-            .write_all(xml.as_bytes())
-            .expect("write to the gateway");
+        self.stream.write_all(xml.as_bytes()).expect("write to the gateway");
     }
 
     /// Write raw bytes (for partial stanzas).
@@ -163,17 +145,13 @@ impl Peer {
             match self.framer.next_frame() {
                 Ok(Some(Frame::Stanza(bytes))) => {
                     let e = Element::parse(&bytes, &self.ctx).unwrap_or_else(|err| {
-                        panic!(
-                            "the gateway sent bad XML ({err}): {}",
-                            String::from_utf8_lossy(&bytes)
-                        )
+                        panic!("the gateway sent bad XML ({err}): {}", String::from_utf8_lossy(&bytes))
                     });
                     self.log.push(String::from_utf8_lossy(&bytes).into_owned());
                     return Read1::Stanza(e);
                 }
                 Ok(Some(Frame::StreamHeader(bytes))) => {
-                    let e = Element::parse_start_tag(&bytes)
-                        .expect("the gateway's stream header parses");
+                    let e = Element::parse_start_tag(&bytes).expect("the gateway's stream header parses");
                     self.ctx = NsContext::from_header(&e);
                     return Read1::Header(e);
                 }
@@ -188,9 +166,7 @@ impl Peer {
             if now >= deadline {
                 return Read1::Timeout;
             }
-            self.stream
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
-                .expect("timeout");
+            self.stream.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1)))).expect("timeout");
             let mut buf = [0u8; 16 * 1024];
             match self.stream.read(&mut buf) {
                 Ok(0) => self.closed = true,
@@ -211,9 +187,7 @@ impl Peer {
     }
 
     fn is_ping(e: &Element) -> bool {
-        e.is("iq", ns::COMPONENT)
-            && e.get_attr("type") == Some("get")
-            && e.get_child("ping", ns::PING).is_some()
+        e.is("iq", ns::COMPONENT) && e.get_attr("type") == Some("get") && e.get_child("ping", ns::PING).is_some()
     }
 
     /// Read the next stanza that is not a ping (pings are answered when `answer_pings`).
@@ -248,10 +222,7 @@ impl Peer {
             }
             skipped.push(e);
         }
-        panic!(
-            "expected {what}; received instead:\n{}",
-            self.log.join("\n")
-        );
+        panic!("expected {what}; received instead:\n{}", self.log.join("\n"));
     }
 
     /// Wait for a stanza matching `pred`; earlier non-matching stanzas stay queued.
@@ -269,44 +240,29 @@ impl Peer {
         self.expect(&format!("a message to {to} with body {body:?}"), |e| {
             e.is("message", ns::COMPONENT)
                 && e.get_attr("to") == Some(to)
-                && e.get_child("body", ns::COMPONENT)
-                    .is_some_and(|b| b.text_content() == body)
+                && e.get_child("body", ns::COMPONENT).is_some_and(|b| b.text_content() == body)
         })
     }
 
     /// Wait for an error reply to message `id`.
     pub fn expect_error(&mut self, id: &str) -> (String, String, String) {
         let e = self.expect(&format!("an error for message {id}"), |e| {
-            e.is("message", ns::COMPONENT)
-                && e.get_attr("type") == Some("error")
-                && e.get_attr("id") == Some(id)
+            e.is("message", ns::COMPONENT) && e.get_attr("type") == Some("error") && e.get_attr("id") == Some(id)
         });
-        let err = e
-            .get_child("error", ns::COMPONENT)
-            .expect("an <error/> child");
+        let err = e.get_child("error", ns::COMPONENT).expect("an <error/> child");
         let condition = err
             .children()
             .find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text")
             .map(|c| c.name().to_string())
             .unwrap_or_default();
-        let text = err
-            .get_child("text", ns::STANZA_ERRORS)
-            .map(|t| t.text_content())
-            .unwrap_or_default();
-        (
-            condition,
-            err.get_attr("type").unwrap_or("").to_string(),
-            text,
-        )
+        let text = err.get_child("text", ns::STANZA_ERRORS).map(|t| t.text_content()).unwrap_or_default();
+        (condition, err.get_attr("type").unwrap_or("").to_string(), text)
     }
 
     /// Assert that no stanza (other than pings) arrives within `d`.
     pub fn expect_nothing_for(&mut self, d: Duration) {
         if let Some(e) = self.next_stanza(Instant::now() + d) {
-            panic!(
-                "expected nothing; received {e:?}\nlog:\n{}",
-                self.log.join("\n")
-            );
+            panic!("expected nothing; received {e:?}\nlog:\n{}", self.log.join("\n"));
         }
     }
 

@@ -37,10 +37,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -90,11 +87,7 @@ pub fn read_response(stream: &mut impl Read) -> io::Result<Resp> {
             r.read_to_end(&mut body)?;
         }
     }
-    Ok(Resp {
-        status,
-        headers,
-        body,
-    })
+    Ok(Resp { status, headers, body })
 }
 
 /// Send raw request bytes and read the response.
@@ -118,27 +111,18 @@ pub fn enc(s: &str) -> String {
 }
 
 pub fn query(params: &[(&str, &str)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 /// `params` plus the default credentials.
 pub fn with_creds<'a>(params: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut p = vec![
-        ("api_username", "john@example.com"),
-        ("api_password", "secret"),
-    ];
+    let mut p = vec![("api_username", "john@example.com"), ("api_password", "secret")];
     p.extend_from_slice(params);
     p
 }
 
 pub fn get_raw(mock: &MockVoipms, q: &str) -> Resp {
-    let req = format!(
-        "GET /api/v1/rest.php?{q} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    );
+    let req = format!("GET /api/v1/rest.php?{q} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     raw(mock.addr(), req.as_bytes()).expect("response")
 }
 
@@ -167,9 +151,7 @@ pub fn post(mock: &MockVoipms, content_type: &str, body: &[u8], q: &str) -> Resp
 pub fn multipart(boundary: &str, fields: &[(&str, &str)]) -> Vec<u8> {
     let mut b = String::new();
     for (k, v) in fields {
-        b.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-        ));
+        b.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
     }
     b.push_str(&format!("--{boundary}--\r\n"));
     b.into_bytes()
@@ -190,17 +172,11 @@ pub fn status(v: &Value) -> &str {
 }
 
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string {key} in {v}"))
+    v.get(key).and_then(Value::as_str).unwrap_or_else(|| panic!("no string {key} in {v}"))
 }
 
 pub fn keys(v: &Value) -> Vec<&str> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect()
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).iter().map(|(k, _)| k.as_str()).collect()
 }
 
 /// One request received by a [`Hook`].
@@ -227,8 +203,7 @@ impl Hook {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let replies: Vec<(u16, String)> =
-            replies.iter().map(|(c, b)| (*c, b.to_string())).collect();
+        let replies: Vec<(u16, String)> = replies.iter().map(|(c, b)| (*c, b.to_string())).collect();
         let (reqs, stop2) = (requests.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -252,12 +227,7 @@ impl Hook {
                 );
             }
         });
-        Hook {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
+        Hook { addr, requests, stop, thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -280,9 +250,7 @@ impl Drop for Hook {
 }
 
 fn read_request(stream: &mut TcpStream) -> Option<HookRequest> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut r = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
@@ -300,16 +268,8 @@ fn read_request(stream: &mut TcpStream) -> Option<HookRequest> {
         let (k, v) = h.split_once(':')?;
         headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
     }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; len];
     r.read_exact(&mut body).ok()?;
-    Some(HookRequest {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Some(HookRequest { method, target, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }

@@ -83,13 +83,7 @@ impl Request {
                 }
                 p
             }
-            Request::Sent {
-                did,
-                contact,
-                from,
-                to,
-                ..
-            } => vec![
+            Request::Sent { did, contact, from, to, .. } => vec![
                 ("type", "0".to_string()),
                 ("did", did.ten_digits().to_string()),
                 ("contact", contact.ten_digits().to_string()),
@@ -179,11 +173,9 @@ pub struct Failure {
 /// Interpret the outcome of `request`.
 pub fn classify(outcome: &CallOutcome) -> Answer {
     match outcome {
-        CallOutcome::NotSent(why) => Answer::Failed(failure(
-            FailureClass::Transient,
-            "not sent",
-            format!("could not reach VoIP.ms ({why})"),
-        )),
+        CallOutcome::NotSent(why) => {
+            Answer::Failed(failure(FailureClass::Transient, "not sent", format!("could not reach VoIP.ms ({why})")))
+        }
         CallOutcome::NoAnswer(why) => Answer::Failed(failure(
             FailureClass::Ambiguous,
             "no answer",
@@ -200,9 +192,7 @@ fn classify_response(http: u16, body: &str) -> Answer {
             return Answer::Failed(failure(
                 FailureClass::Operator,
                 &format!("HTTP {http}"),
-                format!(
-                    "VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"
-                ),
+                format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
             ));
         }
         429 => {
@@ -243,10 +233,7 @@ fn classify_response(http: u16, body: &str) -> Answer {
         ));
     };
     if status == "success" {
-        let id = value
-            .get("sms")
-            .or_else(|| value.get("mms"))
-            .and_then(Value::as_text);
+        let id = value.get("sms").or_else(|| value.get("mms")).and_then(Value::as_text);
         return Answer::Sent { id };
     }
     Answer::Failed(classify_status(status))
@@ -273,22 +260,14 @@ pub struct Row {
 
 /// Read a list answer (`getSMS`/`getMMS`): rows, none (`no_sms`), or a failure.
 pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
-    let CallOutcome::Response {
-        status: 200..=299,
-        body,
-    } = outcome
-    else {
+    let CallOutcome::Response { status: 200..=299, body } = outcome else {
         return Err(match classify(outcome) {
             Answer::Failed(f) => f,
             Answer::Sent { .. } => classify_status("unexpected"),
         });
     };
     let Ok(value) = json::parse(body) else {
-        return Err(failure(
-            FailureClass::Transient,
-            "not JSON",
-            "VoIP.ms sent an unreadable answer".into(),
-        ));
+        return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
     };
     match value.get("status").and_then(Value::as_str) {
         Some("success") => {}
@@ -341,22 +320,14 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
 
 /// Read a `getMediaMMS` answer: the media URLs, as an object keyed "1".."3" or an array.
 pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
-    let CallOutcome::Response {
-        status: 200..=299,
-        body,
-    } = outcome
-    else {
+    let CallOutcome::Response { status: 200..=299, body } = outcome else {
         return Err(match classify(outcome) {
             Answer::Failed(f) => f,
             Answer::Sent { .. } => classify_status("unexpected"),
         });
     };
     let Ok(value) = json::parse(body) else {
-        return Err(failure(
-            FailureClass::Transient,
-            "not JSON",
-            "VoIP.ms sent an unreadable answer".into(),
-        ));
+        return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
     };
     match value.get("status").and_then(Value::as_str) {
         Some("success") => {}
@@ -370,22 +341,11 @@ pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
         }
     }
     let urls = match value.get("media") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        Some(Value::Object(members)) => members
-            .iter()
-            .filter_map(|(_, v)| v.as_str())
-            .map(str::to_string)
-            .collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Object(members)) => members.iter().filter_map(|(_, v)| v.as_str()).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(urls
-        .into_iter()
-        .filter(|u: &String| !u.is_empty())
-        .collect())
+    Ok(urls.into_iter().filter(|u: &String| !u.is_empty()).collect())
 }
 
 /// The classification and wording of a VoIP.ms error status (voipms.md §4.2).
@@ -393,14 +353,10 @@ pub fn classify_status(status: &str) -> Failure {
     use FailureClass::*;
     let (class, text): (FailureClass, &str) = match status {
         "api_limit_exceeded" => (RateLimited, "VoIP.ms's per-minute API limit was reached"),
-        "method_maintenance" | "unavailable_info" | "provider_outofservice" | "tls_error" => (
-            Transient,
-            "VoIP.ms's sending service is temporarily unavailable",
-        ),
-        "sms_failed" => (
-            SmsFailed,
-            "VoIP.ms could not deliver the message to the carrier",
-        ),
+        "method_maintenance" | "unavailable_info" | "provider_outofservice" | "tls_error" => {
+            (Transient, "VoIP.ms's sending service is temporarily unavailable")
+        }
+        "sms_failed" => (SmsFailed, "VoIP.ms could not deliver the message to the carrier"),
         "limit_reached" => (
             Quota,
             "VoIP.ms daily sending limit reached; it resets at midnight US Eastern time (ask VoIP.ms support to raise it)",
@@ -413,25 +369,17 @@ pub fn classify_status(status: &str) -> Failure {
             Operator,
             "VoIP.ms does not accept API calls from the gateway's IP address; the operator must allow it at voip.ms (Main Menu, SOAP and REST/JSON API)",
         ),
-        "api_not_enabled" => (
-            Operator,
-            "the VoIP.ms API is not enabled for the account; the operator must enable it",
-        ),
-        "invalid_did" | "missing_did" | "invalid_from_number" => (
-            Operator,
-            "VoIP.ms will not send from this DID: it is not on the account or SMS is not enabled on it",
-        ),
+        "api_not_enabled" => (Operator, "the VoIP.ms API is not enabled for the account; the operator must enable it"),
+        "invalid_did" | "missing_did" | "invalid_from_number" => {
+            (Operator, "VoIP.ms will not send from this DID: it is not on the account or SMS is not enabled on it")
+        }
         "non_sufficient_funds" => (Operator, "the VoIP.ms account has insufficient funds"),
         "invalid_dst" | "invalid_to_number" => (Permanent, "VoIP.ms cannot send to this number"),
         "sms_toolong" => (Permanent, "VoIP.ms says the message is too long"),
-        "message_empty" | "missing_sms" | "invalid_sms" => {
-            (Permanent, "VoIP.ms says the message is empty or invalid")
-        }
+        "message_empty" | "missing_sms" | "invalid_sms" => (Permanent, "VoIP.ms says the message is empty or invalid"),
         "exceeds_file_size" => (Permanent, "an attachment is too large for VoIP.ms"),
         "no_base64file" | "invalid_file" => (Permanent, "VoIP.ms cannot use an attachment"),
-        "missing_method" | "invalid_method" | "missing_params" => {
-            (Bug, "the gateway sent VoIP.ms a malformed request")
-        }
+        "missing_method" | "invalid_method" | "missing_params" => (Bug, "the gateway sent VoIP.ms a malformed request"),
         _ => (Unknown, "VoIP.ms refused the message"),
     };
     failure(class, status, text.to_string())
@@ -451,23 +399,11 @@ fn failure(class: FailureClass, status: &str, text: String) -> Failure {
         FailureClass::Unknown => ("undefined-condition", "cancel"),
     };
     // The status code is safe to show and lets the user search VoIP.ms's documentation.
-    let safe_status: String = status
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' '))
-        .take(48)
-        .collect();
-    let text = if safe_status.is_empty() || text.contains(&safe_status) {
-        text
-    } else {
-        format!("{text} ({safe_status})")
-    };
-    Failure {
-        class,
-        status: safe_status,
-        condition,
-        error_type,
-        text,
-    }
+    let safe_status: String =
+        status.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ')).take(48).collect();
+    let text =
+        if safe_status.is_empty() || text.contains(&safe_status) { text } else { format!("{text} ({safe_status})") };
+    Failure { class, status: safe_status, condition, error_type, text }
 }
 
 #[cfg(test)]
@@ -475,10 +411,7 @@ mod tests {
     use super::*;
 
     fn response(body: &str) -> Answer {
-        classify(&CallOutcome::Response {
-            status: 200,
-            body: body.to_string(),
-        })
+        classify(&CallOutcome::Response { status: 200, body: body.to_string() })
     }
 
     fn failed(a: Answer) -> Failure {
@@ -490,113 +423,31 @@ mod tests {
 
     #[test]
     fn success_with_numeric_or_string_ids() {
-        assert_eq!(
-            response(r#"{"status":"success","sms":23434}"#),
-            Answer::Sent {
-                id: Some("23434".into())
-            }
-        );
-        assert_eq!(
-            response(r#"{"status":"success","mms":"23434"}"#),
-            Answer::Sent {
-                id: Some("23434".into())
-            }
-        );
-        assert_eq!(
-            response(r#"{"status":"success"}"#),
-            Answer::Sent { id: None }
-        );
+        assert_eq!(response(r#"{"status":"success","sms":23434}"#), Answer::Sent { id: Some("23434".into()) });
+        assert_eq!(response(r#"{"status":"success","mms":"23434"}"#), Answer::Sent { id: Some("23434".into()) });
+        assert_eq!(response(r#"{"status":"success"}"#), Answer::Sent { id: None });
     }
 
     #[test]
     fn statuses_map_to_conditions() {
         let cases = [
-            (
-                "invalid_dst",
-                FailureClass::Permanent,
-                "item-not-found",
-                "cancel",
-            ),
-            (
-                "sms_toolong",
-                FailureClass::Permanent,
-                "not-acceptable",
-                "modify",
-            ),
-            (
-                "message_empty",
-                FailureClass::Permanent,
-                "not-acceptable",
-                "modify",
-            ),
-            (
-                "limit_reached",
-                FailureClass::Quota,
-                "resource-constraint",
-                "wait",
-            ),
-            (
-                "api_limit_exceeded",
-                FailureClass::RateLimited,
-                "resource-constraint",
-                "wait",
-            ),
-            (
-                "invalid_credentials",
-                FailureClass::Operator,
-                "service-unavailable",
-                "cancel",
-            ),
-            (
-                "ip_not_enabled",
-                FailureClass::Operator,
-                "service-unavailable",
-                "cancel",
-            ),
-            (
-                "non_sufficient_funds",
-                FailureClass::Operator,
-                "service-unavailable",
-                "cancel",
-            ),
-            (
-                "invalid_did",
-                FailureClass::Operator,
-                "service-unavailable",
-                "cancel",
-            ),
-            (
-                "sms_failed",
-                FailureClass::SmsFailed,
-                "recipient-unavailable",
-                "wait",
-            ),
-            (
-                "method_maintenance",
-                FailureClass::Transient,
-                "remote-server-timeout",
-                "wait",
-            ),
-            (
-                "missing_method",
-                FailureClass::Bug,
-                "internal-server-error",
-                "cancel",
-            ),
-            (
-                "something_new",
-                FailureClass::Unknown,
-                "undefined-condition",
-                "cancel",
-            ),
+            ("invalid_dst", FailureClass::Permanent, "item-not-found", "cancel"),
+            ("sms_toolong", FailureClass::Permanent, "not-acceptable", "modify"),
+            ("message_empty", FailureClass::Permanent, "not-acceptable", "modify"),
+            ("limit_reached", FailureClass::Quota, "resource-constraint", "wait"),
+            ("api_limit_exceeded", FailureClass::RateLimited, "resource-constraint", "wait"),
+            ("invalid_credentials", FailureClass::Operator, "service-unavailable", "cancel"),
+            ("ip_not_enabled", FailureClass::Operator, "service-unavailable", "cancel"),
+            ("non_sufficient_funds", FailureClass::Operator, "service-unavailable", "cancel"),
+            ("invalid_did", FailureClass::Operator, "service-unavailable", "cancel"),
+            ("sms_failed", FailureClass::SmsFailed, "recipient-unavailable", "wait"),
+            ("method_maintenance", FailureClass::Transient, "remote-server-timeout", "wait"),
+            ("missing_method", FailureClass::Bug, "internal-server-error", "cancel"),
+            ("something_new", FailureClass::Unknown, "undefined-condition", "cancel"),
         ];
         for (status, class, condition, kind) in cases {
             let f = failed(response(&format!(r#"{{"status":"{status}"}}"#)));
-            assert_eq!(
-                (f.class, f.condition, f.error_type),
-                (class, condition, kind),
-                "{status}"
-            );
+            assert_eq!((f.class, f.condition, f.error_type), (class, condition, kind), "{status}");
             assert!(f.text.contains(status), "{status}: {}", f.text);
         }
     }
@@ -604,38 +455,18 @@ mod tests {
     #[test]
     fn transport_failures() {
         assert_eq!(
-            failed(classify(&CallOutcome::Response {
-                status: 503,
-                body: String::new()
-            }))
-            .class,
+            failed(classify(&CallOutcome::Response { status: 503, body: String::new() })).class,
             FailureClass::Transient
         );
         assert_eq!(
-            failed(classify(&CallOutcome::Response {
-                status: 429,
-                body: String::new()
-            }))
-            .class,
+            failed(classify(&CallOutcome::Response { status: 429, body: String::new() })).class,
             FailureClass::RateLimited
         );
-        let redirect = failed(classify(&CallOutcome::Response {
-            status: 301,
-            body: String::new(),
-        }));
-        assert_eq!(
-            (redirect.class, redirect.condition),
-            (FailureClass::Operator, "service-unavailable")
-        );
-        assert_eq!(
-            failed(response("<html>busy</html>")).class,
-            FailureClass::Transient
-        );
+        let redirect = failed(classify(&CallOutcome::Response { status: 301, body: String::new() }));
+        assert_eq!((redirect.class, redirect.condition), (FailureClass::Operator, "service-unavailable"));
+        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Transient);
         assert_eq!(failed(response("{}")).class, FailureClass::Transient);
-        assert_eq!(
-            failed(classify(&CallOutcome::NotSent("connection refused".into()))).class,
-            FailureClass::Transient
-        );
+        assert_eq!(failed(classify(&CallOutcome::NotSent("connection refused".into()))).class, FailureClass::Transient);
         let lost = failed(classify(&CallOutcome::NoAnswer("timed out".into())));
         assert_eq!(
             (lost.class, lost.condition, lost.error_type),
@@ -660,69 +491,36 @@ mod tests {
             {"id":"200000002","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
              "col_media1":"https://m/2.jpg","col_media2":"","col_media3":""},
             {"date":"no id: skipped"}]}"#;
-        let r = rows(&CallOutcome::Response {
-            status: 200,
-            body: body.into(),
-        })
-        .unwrap();
+        let r = rows(&CallOutcome::Response { status: 200, body: body.into() }).unwrap();
         assert_eq!(r.len(), 3);
         assert!(r[0].mms && r[0].media == vec!["https://m/1.jpg".to_string()]);
         assert!(!r[1].mms && r[1].id == "100000001" && r[1].message == "hello");
         assert_eq!(r[2].media, vec!["https://m/2.jpg".to_string()]);
+        assert_eq!(rows(&CallOutcome::Response { status: 200, body: r#"{"status":"no_sms"}"#.into() }), Ok(vec![]));
         assert_eq!(
-            rows(&CallOutcome::Response {
-                status: 200,
-                body: r#"{"status":"no_sms"}"#.into()
-            }),
-            Ok(vec![])
-        );
-        assert_eq!(
-            rows(&CallOutcome::Response {
-                status: 200,
-                body: r#"{"status":"invalid_did"}"#.into()
-            })
-            .unwrap_err()
-            .class,
+            rows(&CallOutcome::Response { status: 200, body: r#"{"status":"invalid_did"}"#.into() }).unwrap_err().class,
             FailureClass::Operator
         );
-        assert_eq!(
-            rows(&CallOutcome::NotSent("x".into())).unwrap_err().class,
-            FailureClass::Transient
-        );
+        assert_eq!(rows(&CallOutcome::NotSent("x".into())).unwrap_err().class, FailureClass::Transient);
     }
 
     #[test]
     fn media_as_object_or_array() {
-        let object =
-            r#"{"status":"success","id":"1","date":"x","media":{"1":"https://a","2":"https://b"}}"#;
+        let object = r#"{"status":"success","id":"1","date":"x","media":{"1":"https://a","2":"https://b"}}"#;
         assert_eq!(
-            media(&CallOutcome::Response {
-                status: 200,
-                body: object.into()
-            })
-            .unwrap(),
+            media(&CallOutcome::Response { status: 200, body: object.into() }).unwrap(),
             vec!["https://a", "https://b"]
         );
         let array = r#"{"status":"success","media":["https://a"]}"#;
-        assert_eq!(
-            media(&CallOutcome::Response {
-                status: 200,
-                body: array.into()
-            })
-            .unwrap(),
-            vec!["https://a"]
-        );
+        assert_eq!(media(&CallOutcome::Response { status: 200, body: array.into() }).unwrap(), vec!["https://a"]);
     }
 
     #[test]
     fn send_params() {
         let did = Nanp::parse("5552345678").unwrap();
         let dst = Nanp::parse("+15557654321").unwrap();
-        let part = Part {
-            method: Method::Mms,
-            message: "hi".into(),
-            media: vec!["https://a/1".into(), "https://a/2".into()],
-        };
+        let part =
+            Part { method: Method::Mms, message: "hi".into(), media: vec!["https://a/1".into(), "https://a/2".into()] };
         let r = Request::Send { did, dst, part };
         assert_eq!(r.method(), "sendMMS");
         assert_eq!(

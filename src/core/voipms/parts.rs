@@ -66,15 +66,9 @@ impl fmt::Display for PlanError {
                 "the message is too long for SMS/MMS ({bytes} bytes; at most {} bytes)",
                 MAX_PARTS * MMS_MAX_BYTES
             ),
-            PlanError::TooManyMedia(n) => write!(
-                f,
-                "an MMS can carry at most {MAX_MEDIA} attachments, not {n}"
-            ),
+            PlanError::TooManyMedia(n) => write!(f, "an MMS can carry at most {MAX_MEDIA} attachments, not {n}"),
             PlanError::UnsupportedMedia => {
-                write!(
-                    f,
-                    "attachments must be plain http(s) links; encrypted (OMEMO) files cannot be sent as MMS"
-                )
+                write!(f, "attachments must be plain http(s) links; encrypted (OMEMO) files cannot be sent as MMS")
             }
         }
     }
@@ -95,11 +89,7 @@ pub fn plan(text: &str, media: &[String]) -> Result<Vec<Part>, PlanError> {
         return Err(PlanError::Empty);
     }
     if media.is_empty() && text.len() <= SMS_MAX_BYTES {
-        return Ok(vec![Part {
-            method: Method::Sms,
-            message: text.to_string(),
-            media: Vec::new(),
-        }]);
+        return Ok(vec![Part { method: Method::Sms, message: text.to_string(), media: Vec::new() }]);
     }
     if text.len() > MAX_PARTS * MMS_MAX_BYTES {
         return Err(PlanError::TooLong { bytes: text.len() });
@@ -108,30 +98,18 @@ pub fn plan(text: &str, media: &[String]) -> Result<Vec<Part>, PlanError> {
     if chunks.len() > MAX_PARTS {
         return Err(PlanError::TooLong { bytes: text.len() });
     }
-    let mut parts: Vec<Part> = chunks
-        .into_iter()
-        .map(|c| Part {
-            method: Method::Mms,
-            message: c.to_string(),
-            media: Vec::new(),
-        })
-        .collect();
+    let mut parts: Vec<Part> =
+        chunks.into_iter().map(|c| Part { method: Method::Mms, message: c.to_string(), media: Vec::new() }).collect();
     match parts.first_mut() {
         Some(first) => first.media = media.to_vec(),
-        None => parts.push(Part {
-            method: Method::Mms,
-            message: String::new(),
-            media: media.to_vec(),
-        }),
+        None => parts.push(Part { method: Method::Mms, message: String::new(), media: media.to_vec() }),
     }
     Ok(parts)
 }
 
 /// `http://` or `https://` followed by a host, with no whitespace.
 pub fn is_http_url(s: &str) -> bool {
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"));
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
         && s.len() <= MAX_URL_BYTES
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -165,9 +143,8 @@ fn cut_point(s: &str, max: usize) -> usize {
         }
         if i > 0 {
             any = i;
-            let keeps_cluster = !is_extending(c)
-                && prev != Some('\u{200d}')
-                && !(is_regional(c) && prev.is_some_and(is_regional));
+            let keeps_cluster =
+                !is_extending(c) && prev != Some('\u{200d}') && !(is_regional(c) && prev.is_some_and(is_regional));
             if keeps_cluster {
                 hard = i;
                 if prev.is_some_and(char::is_whitespace) {
@@ -222,28 +199,14 @@ mod tests {
         let text = format!("{}è", "a".repeat(159));
         assert_eq!(text.chars().count(), 160);
         let p = plan(&text, &[]).unwrap();
-        assert_eq!(
-            p,
-            vec![Part {
-                method: Method::Mms,
-                message: text.clone(),
-                media: vec![]
-            }]
-        );
+        assert_eq!(p, vec![Part { method: Method::Mms, message: text.clone(), media: vec![] }]);
     }
 
     #[test]
     fn media_go_by_mms_with_the_text() {
         let media = vec!["https://up.example.com/a.jpg".to_string()];
         let p = plan("look", &media).unwrap();
-        assert_eq!(
-            p,
-            vec![Part {
-                method: Method::Mms,
-                message: "look".into(),
-                media: media.clone()
-            }]
-        );
+        assert_eq!(p, vec![Part { method: Method::Mms, message: "look".into(), media: media.clone() }]);
         let p = plan("", &media).unwrap();
         assert_eq!(p[0].message, "");
     }
@@ -253,19 +216,10 @@ mod tests {
         assert_eq!(plan("  \n", &[]), Err(PlanError::Empty));
         let four: Vec<String> = (0..4).map(|i| format!("https://x/{i}")).collect();
         assert_eq!(plan("", &four), Err(PlanError::TooManyMedia(4)));
-        assert_eq!(
-            plan("", &["aesgcm://x/y#key".to_string()]),
-            Err(PlanError::UnsupportedMedia)
-        );
-        assert_eq!(
-            plan("", &["https:// x".to_string()]),
-            Err(PlanError::UnsupportedMedia)
-        );
+        assert_eq!(plan("", &["aesgcm://x/y#key".to_string()]), Err(PlanError::UnsupportedMedia));
+        assert_eq!(plan("", &["https:// x".to_string()]), Err(PlanError::UnsupportedMedia));
         let huge = "a".repeat(MAX_PARTS * MMS_MAX_BYTES + 1);
-        assert_eq!(
-            plan(&huge, &[]),
-            Err(PlanError::TooLong { bytes: huge.len() })
-        );
+        assert_eq!(plan(&huge, &[]), Err(PlanError::TooLong { bytes: huge.len() }));
     }
 
     #[test]
@@ -273,20 +227,10 @@ mod tests {
         let text: String = (0..1500).map(|i| format!("word{i} ")).collect();
         let p = plan(&text, &[]).unwrap();
         assert!(p.len() > 1);
-        assert!(
-            p.iter()
-                .all(|x| x.method == Method::Mms && x.message.len() <= MMS_MAX_BYTES)
-        );
-        assert_eq!(
-            p.iter().map(|x| x.message.as_str()).collect::<String>(),
-            text
-        );
+        assert!(p.iter().all(|x| x.method == Method::Mms && x.message.len() <= MMS_MAX_BYTES));
+        assert_eq!(p.iter().map(|x| x.message.as_str()).collect::<String>(), text);
         // Cut after a space, not mid-word.
-        assert!(
-            p[0].message.ends_with(' '),
-            "{:?}",
-            &p[0].message[p[0].message.len() - 10..]
-        );
+        assert!(p[0].message.ends_with(' '), "{:?}", &p[0].message[p[0].message.len() - 10..]);
     }
 
     #[test]
@@ -315,10 +259,7 @@ mod tests {
         let family = "👩\u{200d}👩\u{200d}👧";
         let text = family.repeat(20);
         for piece in split(&text, 30) {
-            assert!(
-                !piece.starts_with('\u{200d}') && !piece.ends_with('\u{200d}'),
-                "{piece:?}"
-            );
+            assert!(!piece.starts_with('\u{200d}') && !piece.ends_with('\u{200d}'), "{piece:?}");
         }
         let flags = "🇨🇦🇺🇸".repeat(20);
         for piece in split(&flags, 18) {

@@ -84,19 +84,14 @@ impl std::error::Error for WebhookError {}
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotJson("not UTF-8".into()))?;
     let root = json::parse(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-    let data = root
-        .get("data")
-        .filter(|d| d.as_object().is_some())
-        .ok_or(WebhookError::Missing("data"))?;
+    let data = root.get("data").filter(|d| d.as_object().is_some()).ok_or(WebhookError::Missing("data"))?;
     if let Some(event) = data.get("event_type").and_then(Value::as_str) {
         if event != "message.received" {
             return Ok(WebhookEvent::Ignored(format!("event_type {event}")));
         }
     }
-    let payload = data
-        .get("payload")
-        .filter(|p| p.as_object().is_some())
-        .ok_or(WebhookError::Missing("data.payload"))?;
+    let payload =
+        data.get("payload").filter(|p| p.as_object().is_some()).ok_or(WebhookError::Missing("data.payload"))?;
     if let Some(direction) = payload.get("direction").and_then(Value::as_str) {
         if direction != "inbound" {
             return Ok(WebhookEvent::Ignored(format!("direction {direction}")));
@@ -119,10 +114,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     }
     let mut to: Vec<Nanp> = Vec::new();
     for item in to_items {
-        let number = item
-            .get("phone_number")
-            .and_then(Value::as_text)
-            .and_then(|n| Nanp::parse(n.trim()));
+        let number = item.get("phone_number").and_then(Value::as_text).and_then(|n| Nanp::parse(n.trim()));
         if let Some(n) = number {
             if !to.contains(&n) {
                 to.push(n);
@@ -134,9 +126,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     }
     let text = match payload.get("text") {
         None | Some(Value::Null) => String::new(),
-        Some(v) => v
-            .as_text()
-            .ok_or(WebhookError::Missing("data.payload.text as a string"))?,
+        Some(v) => v.as_text().ok_or(WebhookError::Missing("data.payload.text as a string"))?,
     };
     let mut media = Vec::new();
     if let Some(items) = payload.get("media").and_then(Value::as_array) {
@@ -145,11 +135,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         }
         for item in items {
             // `{"url": …}` is the confirmed shape; a bare string is accepted too.
-            let url = item
-                .get("url")
-                .and_then(Value::as_str)
-                .or_else(|| item.as_str())
-                .map(str::trim);
+            let url = item.get("url").and_then(Value::as_str).or_else(|| item.as_str()).map(str::trim);
             match url {
                 Some(u) if u.len() > MAX_URL_BYTES => {
                     return Err(WebhookError::TooLarge("data.payload.media[].url"));
@@ -159,30 +145,15 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
             }
         }
     }
-    let id = payload
-        .get("id")
-        .and_then(Value::as_text)
-        .or_else(|| data.get("id").and_then(Value::as_text));
+    let id = payload.get("id").and_then(Value::as_text).or_else(|| data.get("id").and_then(Value::as_text));
     let id = id.filter(|i| !i.is_empty() && i.len() <= 128);
     let mms = match payload.get("type").and_then(Value::as_str) {
         Some(t) if t.eq_ignore_ascii_case("mms") => true,
         Some(t) if t.eq_ignore_ascii_case("sms") => false,
         _ => !media.is_empty(),
     };
-    let received_at = payload
-        .get("received_at")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .filter(|r| r.len() <= 64);
-    Ok(WebhookEvent::Message(InboundMessage {
-        id,
-        from,
-        to,
-        text,
-        media,
-        received_at,
-        mms,
-    }))
+    let received_at = payload.get("received_at").and_then(Value::as_str).map(str::to_string).filter(|r| r.len() <= 64);
+    Ok(WebhookEvent::Message(InboundMessage { id, from, to, text, media, received_at, mms }))
 }
 
 #[cfg(test)]
@@ -211,10 +182,7 @@ mod tests {
         assert_eq!(m.from, Sender::Nanp(Nanp::parse("5145551234").unwrap()));
         assert_eq!(m.to, vec![Nanp::parse("4385556789").unwrap()]);
         assert_eq!(m.text, "hello");
-        assert_eq!(
-            m.media,
-            vec!["https://voip.ms/media/x/media.jpeg".to_string()]
-        );
+        assert_eq!(m.media, vec!["https://voip.ms/media/x/media.jpeg".to_string()]);
         assert_eq!(m.received_at.as_deref(), Some("2025-07-20 16:24:16"));
     }
 
@@ -245,15 +213,9 @@ mod tests {
     #[test]
     fn other_events_are_ignored_not_refused() {
         let body = r#"{"data":{"event_type":"message.sent","payload":{}}}"#;
-        assert_eq!(
-            parse(body.as_bytes()),
-            Ok(WebhookEvent::Ignored("event_type message.sent".into()))
-        );
+        assert_eq!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored("event_type message.sent".into())));
         let body = r#"{"data":{"payload":{"direction":"outbound","from":{"phone_number":"4385556789"},"to":[{"phone_number":"5145551234"}]}}}"#;
-        assert!(matches!(
-            parse(body.as_bytes()),
-            Ok(WebhookEvent::Ignored(_))
-        ));
+        assert!(matches!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored(_))));
     }
 
     #[test]
@@ -290,9 +252,6 @@ mod tests {
                 _ => assert_eq!(got, expected, "{body}"),
             }
         }
-        assert!(matches!(
-            parse(&[0xff, 0xfe]),
-            Err(WebhookError::NotJson(_))
-        ));
+        assert!(matches!(parse(&[0xff, 0xfe]), Err(WebhookError::NotJson(_))));
     }
 }

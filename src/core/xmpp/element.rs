@@ -78,10 +78,7 @@ impl NsContext {
     /// The context the stream header `header` (from [`Element::parse_start_tag`]) establishes for
     /// its children: its own namespace declarations.
     pub fn from_header(header: &Element) -> NsContext {
-        let mut ctx = NsContext {
-            default_ns: String::new(),
-            prefixes: Vec::new(),
-        };
+        let mut ctx = NsContext { default_ns: String::new(), prefixes: Vec::new() };
         for (prefix, uri) in &header.decls {
             if prefix.is_empty() {
                 ctx.default_ns.clone_from(uri);
@@ -100,10 +97,7 @@ impl NsContext {
 
     /// The namespace bound to `prefix`, if any.
     pub fn prefix(&self, prefix: &str) -> Option<&str> {
-        self.prefixes
-            .iter()
-            .find(|(p, _)| p == prefix)
-            .map(|(_, uri)| uri.as_str())
+        self.prefixes.iter().find(|(p, _)| p == prefix).map(|(_, uri)| uri.as_str())
     }
 }
 
@@ -150,10 +144,7 @@ impl PartialEq for Element {
         self.name == other.name
             && self.ns == other.ns
             && self.attrs.len() == other.attrs.len()
-            && self
-                .attrs
-                .iter()
-                .all(|(name, value)| other.get_attr(name) == Some(value.as_str()))
+            && self.attrs.iter().all(|(name, value)| other.get_attr(name) == Some(value.as_str()))
             && self.nodes == other.nodes
     }
 }
@@ -164,13 +155,7 @@ impl Element {
     /// An element with local name `name` in namespace `ns`, no attributes, no children.
     /// `name` must be a valid XML name without prefix (it is written as given).
     pub fn new(name: &str, ns: &str) -> Element {
-        Element {
-            name: name.to_owned(),
-            ns: ns.to_owned(),
-            attrs: Vec::new(),
-            nodes: Vec::new(),
-            decls: Vec::new(),
-        }
+        Element { name: name.to_owned(), ns: ns.to_owned(), attrs: Vec::new(), nodes: Vec::new(), decls: Vec::new() }
     }
 
     /// Builder form of [`Element::set_attr`].
@@ -235,10 +220,7 @@ impl Element {
     /// The value of attribute `name`, by qualified name as written (`to`, `xml:lang`). Namespace
     /// declarations (`xmlns`, `xmlns:p`) are not attributes.
     pub fn get_attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// All attributes as `(qualified name, value)`, in document order.
@@ -289,10 +271,7 @@ impl Element {
     /// they are kept for [`NsContext::from_header`]. A self-closing tag is accepted too.
     pub fn parse_start_tag(xml: &[u8]) -> Result<Element, ParseError> {
         let text = std::str::from_utf8(xml).map_err(|_| ParseError::InvalidUtf8)?;
-        let empty = NsContext {
-            default_ns: String::new(),
-            prefixes: Vec::new(),
-        };
+        let empty = NsContext { default_ns: String::new(), prefixes: Vec::new() };
         parse_document(text, &empty, true)
     }
 
@@ -311,9 +290,7 @@ impl Element {
         // element declares the streams namespace as its default instead).
         let stream = self.ns == ns::STREAMS
             && !self.decls.iter().any(|(p, uri)| {
-                p == "stream"
-                    && uri != ns::STREAMS
-                    && self.attrs.iter().any(|(n, _)| n.starts_with("stream:"))
+                p == "stream" && uri != ns::STREAMS && self.attrs.iter().any(|(n, _)| n.starts_with("stream:"))
             });
         out.push('<');
         if stream {
@@ -456,10 +433,7 @@ fn xml_error(err: &quick_xml::Error) -> ParseError {
 /// Fails if `text` contains a character XML 1.0 does not allow (e.g. from `&#1;`).
 fn check_chars(text: &str) -> Result<(), ParseError> {
     match text.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => Err(not_well_formed(format!(
-            "character U+{:04X} not allowed in xml",
-            u32::from(c)
-        ))),
+        Some(c) => Err(not_well_formed(format!("character U+{:04X} not allowed in xml", u32::from(c)))),
         None => Ok(()),
     }
 }
@@ -468,9 +442,7 @@ fn check_chars(text: &str) -> Result<(), ParseError> {
 fn split_qname(qname: &str) -> Result<(&str, &str), ParseError> {
     let (prefix, local) = qname.split_once(':').unwrap_or(("", qname));
     if local.is_empty() || local.contains(':') || (qname.contains(':') && prefix.is_empty()) {
-        return Err(not_well_formed(format!(
-            "malformed qualified name {qname:?}"
-        )));
+        return Err(not_well_formed(format!("malformed qualified name {qname:?}")));
     }
     Ok((prefix, local))
 }
@@ -495,11 +467,7 @@ impl Scope {
         if prefix == "xml" {
             return Some(ns::XML);
         }
-        self.bindings
-            .iter()
-            .rev()
-            .find(|(p, _)| p == prefix)
-            .map(|(_, uri)| uri.as_str())
+        self.bindings.iter().rev().find(|(p, _)| p == prefix).map(|(_, uri)| uri.as_str())
     }
 }
 
@@ -514,9 +482,7 @@ fn check_declaration(prefix: &str, uri: &str) -> Result<(), ParseError> {
     if ok {
         Ok(())
     } else {
-        Err(not_well_formed(format!(
-            "illegal namespace declaration of prefix {prefix:?} as {uri:?}"
-        )))
+        Err(not_well_formed(format!("illegal namespace declaration of prefix {prefix:?} as {uri:?}")))
     }
 }
 
@@ -529,17 +495,10 @@ fn open_element(start: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Pa
         if attr.value.contains('<') {
             return Err(not_well_formed("'<' in an attribute value"));
         }
-        let value = attr
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| xml_error(&e))?
-            .into_owned();
+        let value = attr.normalized_value(XmlVersion::Implicit1_0).map_err(|e| xml_error(&e))?.into_owned();
         check_chars(&value)?;
         let key = attr.key.0;
-        let declared = if key == "xmlns" {
-            Some("")
-        } else {
-            key.strip_prefix("xmlns:")
-        };
+        let declared = if key == "xmlns" { Some("") } else { key.strip_prefix("xmlns:") };
         match declared {
             Some(prefix) => {
                 check_declaration(prefix, &value)?;
@@ -555,10 +514,8 @@ fn open_element(start: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Pa
     if prefix == "xmlns" {
         return Err(not_well_formed("element with the xmlns prefix"));
     }
-    let ns = scope
-        .lookup(prefix)
-        .ok_or_else(|| not_well_formed(format!("unknown namespace prefix {prefix:?}")))?
-        .to_owned();
+    let ns =
+        scope.lookup(prefix).ok_or_else(|| not_well_formed(format!("unknown namespace prefix {prefix:?}")))?.to_owned();
 
     // Attribute prefixes must be bound too; remember inherited bindings so we can re-declare them.
     for (name, _) in &attrs {
@@ -574,13 +531,7 @@ fn open_element(start: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Pa
         }
     }
 
-    Ok(Element {
-        name: local.to_owned(),
-        ns,
-        attrs,
-        nodes: Vec::new(),
-        decls,
-    })
+    Ok(Element { name: local.to_owned(), ns, attrs, nodes: Vec::new(), decls })
 }
 
 /// The element being parsed: the open elements (with the scope size to restore when each
@@ -610,12 +561,7 @@ impl Tree {
                 element.push_text(text);
                 Ok(())
             }
-            None if text
-                .bytes()
-                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) =>
-            {
-                Ok(())
-            }
+            None if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) => Ok(()),
             None => Err(not_well_formed("text outside the element")),
         }
     }
@@ -626,15 +572,10 @@ impl Tree {
 fn parse_document(text: &str, ctx: &NsContext, header: bool) -> Result<Element, ParseError> {
     let mut reader = Reader::from_str(text);
     let mut scope = Scope::new(ctx);
-    let mut tree = Tree {
-        open: Vec::new(),
-        root: None,
-    };
+    let mut tree = Tree { open: Vec::new(), root: None };
     loop {
         let event = reader.read_event().map_err(|e| match xml_error(&e) {
-            ParseError::NotWellFormed(why) => {
-                not_well_formed(format!("{why} (at byte {})", reader.error_position()))
-            }
+            ParseError::NotWellFormed(why) => not_well_formed(format!("{why} (at byte {})", reader.error_position())),
             other => other,
         })?;
         match event {
@@ -665,10 +606,7 @@ fn parse_document(text: &str, ctx: &NsContext, header: bool) -> Result<Element, 
             }
             Event::End(_) => {
                 // quick-xml has already checked that the name matches the start tag.
-                let (element, mark) = tree
-                    .open
-                    .pop()
-                    .ok_or_else(|| not_well_formed("end tag without a start tag"))?;
+                let (element, mark) = tree.open.pop().ok_or_else(|| not_well_formed("end tag without a start tag"))?;
                 scope.bindings.truncate(mark);
                 tree.close(element);
             }
@@ -692,10 +630,7 @@ fn parse_document(text: &str, ctx: &NsContext, header: bool) -> Result<Element, 
                     match reference.resolve_char_ref() {
                         Ok(Some(c)) if is_xml_char(c) => c,
                         _ => {
-                            return Err(not_well_formed(format!(
-                                "invalid character reference &{};",
-                                &*reference
-                            )));
+                            return Err(not_well_formed(format!("invalid character reference &{};", &*reference)));
                         }
                     }
                 } else {
@@ -706,9 +641,7 @@ fn parse_document(text: &str, ctx: &NsContext, header: bool) -> Result<Element, 
                         "apos" => '\'',
                         "quot" => '"',
                         other => {
-                            return Err(ParseError::RestrictedXml(format!(
-                                "entity reference &{other};"
-                            )));
+                            return Err(ParseError::RestrictedXml(format!("entity reference &{other};")));
                         }
                     }
                 };
@@ -716,19 +649,13 @@ fn parse_document(text: &str, ctx: &NsContext, header: bool) -> Result<Element, 
             }
             Event::Comment(_) => return Err(ParseError::RestrictedXml("comment".to_owned())),
             Event::PI(_) => {
-                return Err(ParseError::RestrictedXml(
-                    "processing instruction".to_owned(),
-                ));
+                return Err(ParseError::RestrictedXml("processing instruction".to_owned()));
             }
             Event::Decl(_) => {
-                return Err(ParseError::RestrictedXml(
-                    "xml declaration inside the stream".to_owned(),
-                ));
+                return Err(ParseError::RestrictedXml("xml declaration inside the stream".to_owned()));
             }
             Event::DocType(_) => {
-                return Err(ParseError::RestrictedXml(
-                    "document type declaration".to_owned(),
-                ));
+                return Err(ParseError::RestrictedXml("document type declaration".to_owned()));
             }
             Event::Eof => break,
         }
@@ -771,9 +698,7 @@ mod tests {
         let body = message.get_child("body", ns::COMPONENT).expect("body");
         assert_eq!(body.text_content(), "hello <sms> & co");
         assert_eq!(body.nodes().len(), 1, "text pieces merged into one node");
-        let request = message
-            .get_child("request", ns::RECEIPTS)
-            .expect("receipt request");
+        let request = message.get_child("request", ns::RECEIPTS).expect("receipt request");
         assert!(request.nodes().is_empty());
         assert_eq!(message.children().count(), 2);
         // Written back exactly as received, and re-parsed to an equal tree.
@@ -790,9 +715,7 @@ mod tests {
         assert!(error.is("error", ns::STREAMS));
         assert!(error.get_child("conflict", ns::STREAM_ERRORS).is_some());
         assert_eq!(
-            error
-                .get_child("text", ns::STREAM_ERRORS)
-                .map(Element::text_content),
+            error.get_child("text", ns::STREAM_ERRORS).map(Element::text_content),
             Some("Replaced by new connection".to_owned())
         );
         assert_eq!(error.to_xml(ns::COMPONENT), xml);
@@ -806,8 +729,7 @@ mod tests {
 
     #[test]
     fn stream_element_declared_as_default_namespace() {
-        let error =
-            parse("<error xmlns='http://etherx.jabber.org/streams'><x/></error>").expect("parses");
+        let error = parse("<error xmlns='http://etherx.jabber.org/streams'><x/></error>").expect("parses");
         assert!(error.is("error", ns::STREAMS));
         assert!(error.get_child("x", ns::STREAMS).is_some());
         assert_eq!(round_trip(&error), error);
@@ -819,16 +741,9 @@ mod tests {
             <r:received id='1'/><c:body>hi</c:body><r:x><y/></r:x></message>";
         let message = parse(xml).expect("parses");
         assert!(message.is("message", ns::COMPONENT));
-        let received = message
-            .get_child("received", ns::RECEIPTS)
-            .expect("received");
+        let received = message.get_child("received", ns::RECEIPTS).expect("received");
         assert_eq!(received.get_attr("id"), Some("1"));
-        assert_eq!(
-            message
-                .get_child("body", "jabber:client")
-                .map(Element::text_content),
-            Some("hi".to_owned())
-        );
+        assert_eq!(message.get_child("body", "jabber:client").map(Element::text_content), Some("hi".to_owned()));
         // Unprefixed children of a prefixed element keep the default namespace.
         let x = message.get_child("x", ns::RECEIPTS).expect("x");
         assert!(x.get_child("y", ns::COMPONENT).is_some());
@@ -848,19 +763,14 @@ mod tests {
         let q = iq.get_child("q", "urn:q").expect("q");
         assert_eq!(q.get_attr("f:bar"), Some("1"));
         assert_eq!(q.get_attr("xml:lang"), Some("de"));
-        assert_eq!(
-            iq.to_xml(ns::COMPONENT),
-            "<iq><q xmlns='urn:q' xmlns:f='urn:foo' f:bar='1' xml:lang='de'/></iq>"
-        );
+        assert_eq!(iq.to_xml(ns::COMPONENT), "<iq><q xmlns='urn:q' xmlns:f='urn:foo' f:bar='1' xml:lang='de'/></iq>");
         assert_eq!(round_trip(&iq), iq);
     }
 
     #[test]
     fn stream_prefix_rebound_by_an_attribute() {
-        let e = parse(
-            "<error xmlns='http://etherx.jabber.org/streams' xmlns:stream='urn:o' stream:a='1'/>",
-        )
-        .expect("parses");
+        let e = parse("<error xmlns='http://etherx.jabber.org/streams' xmlns:stream='urn:o' stream:a='1'/>")
+            .expect("parses");
         assert!(e.is("error", ns::STREAMS));
         assert_eq!(
             e.to_xml(ns::COMPONENT),
@@ -887,10 +797,7 @@ mod tests {
         let e = parse("<message><x xmlns=''><y/></x></message>").expect("parses");
         let x = e.get_child("x", "").expect("x in no namespace");
         assert!(x.get_child("y", "").is_some());
-        assert_eq!(
-            e.to_xml(ns::COMPONENT),
-            "<message><x xmlns=''><y/></x></message>"
-        );
+        assert_eq!(e.to_xml(ns::COMPONENT), "<message><x xmlns=''><y/></x></message>");
         assert_eq!(round_trip(&e), e);
     }
 
@@ -899,11 +806,7 @@ mod tests {
         let mut message = Element::new("message", ns::COMPONENT)
             .attr("to", "+15551234567@sms.example.com")
             .attr("type", "chat")
-            .child(
-                Element::new("body", ns::COMPONENT)
-                    .text("hi ")
-                    .text("there"),
-            )
+            .child(Element::new("body", ns::COMPONENT).text("hi ").text("there"))
             .child(Element::new("request", ns::RECEIPTS));
         message.set_attr("type", "normal");
         message.push_text("");
@@ -920,10 +823,7 @@ mod tests {
         );
         assert_eq!(round_trip(&message), message);
         // Written at the top level (no default namespace in scope), the namespace is declared.
-        assert_eq!(
-            Element::new("ping", ns::PING).to_xml(""),
-            "<ping xmlns='urn:xmpp:ping'/>"
-        );
+        assert_eq!(Element::new("ping", ns::PING).to_xml(""), "<ping xmlns='urn:xmpp:ping'/>");
     }
 
     #[test]
@@ -940,9 +840,7 @@ mod tests {
     fn escaping_of_every_special_character() {
         let text = "a & b < c > d ]]> e \" f ' g \r\n h \t i";
         let value = "a & b < c > d ' e \" f \n g \t h \r i ]]>";
-        let e = Element::new("body", ns::COMPONENT)
-            .attr("v", value)
-            .text(text);
+        let e = Element::new("body", ns::COMPONENT).attr("v", value).text(text);
         let xml = e.to_xml(ns::COMPONENT);
         assert_eq!(
             xml,
@@ -957,13 +855,8 @@ mod tests {
 
     #[test]
     fn characters_xml_cannot_carry_are_replaced() {
-        let e = Element::new("body", ns::COMPONENT)
-            .attr("v", "a\u{1}b")
-            .text("c\u{0}d\u{fffe}e\u{1f600}");
-        assert_eq!(
-            e.to_xml(ns::COMPONENT),
-            "<body v='a\u{fffd}b'>c\u{fffd}d\u{fffd}e\u{1f600}</body>"
-        );
+        let e = Element::new("body", ns::COMPONENT).attr("v", "a\u{1}b").text("c\u{0}d\u{fffe}e\u{1f600}");
+        assert_eq!(e.to_xml(ns::COMPONENT), "<body v='a\u{fffd}b'>c\u{fffd}d\u{fffd}e\u{1f600}</body>");
     }
 
     #[test]
@@ -984,42 +877,21 @@ mod tests {
     fn character_references() {
         let e = parse("<a>&#65;&#x42;&#x1F600;</a>").expect("parses");
         assert_eq!(e.text_content(), "AB\u{1f600}");
-        for bad in [
-            "<a>&#0;</a>",
-            "<a>&#1;</a>",
-            "<a>&#xFFFE;</a>",
-            "<a>&#xD800;</a>",
-            "<a>&#x;</a>",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(ParseError::NotWellFormed(_))),
-                "{bad}"
-            );
+        for bad in ["<a>&#0;</a>", "<a>&#1;</a>", "<a>&#xFFFE;</a>", "<a>&#xD800;</a>", "<a>&#x;</a>"] {
+            assert!(matches!(parse(bad), Err(ParseError::NotWellFormed(_))), "{bad}");
         }
-        assert!(matches!(
-            parse("<a b='&#1;'/>"),
-            Err(ParseError::NotWellFormed(_))
-        ));
-        assert!(matches!(
-            parse("<a>\u{1}</a>"),
-            Err(ParseError::NotWellFormed(_))
-        ));
+        assert!(matches!(parse("<a b='&#1;'/>"), Err(ParseError::NotWellFormed(_))));
+        assert!(matches!(parse("<a>\u{1}</a>"), Err(ParseError::NotWellFormed(_))));
     }
 
     #[test]
     fn bad_entity_is_restricted() {
         for xml in ["<a>&nbsp;</a>", "<a b='&foo;'/>", "<a>x &copy; y</a>"] {
             let err = parse(xml).expect_err(xml);
-            assert!(
-                matches!(err, ParseError::RestrictedXml(_)),
-                "{xml}: {err:?}"
-            );
+            assert!(matches!(err, ParseError::RestrictedXml(_)), "{xml}: {err:?}");
             assert_eq!(err.stream_condition(), "restricted-xml");
         }
-        assert!(matches!(
-            parse("<a>a & b</a>"),
-            Err(ParseError::NotWellFormed(_))
-        ));
+        assert!(matches!(parse("<a>a & b</a>"), Err(ParseError::NotWellFormed(_))));
     }
 
     #[test]
@@ -1033,27 +905,15 @@ mod tests {
             "<!DOCTYPE a><a/>",
         ] {
             let err = parse(xml).expect_err(xml);
-            assert!(
-                matches!(err, ParseError::RestrictedXml(_)),
-                "{xml}: {err:?}"
-            );
+            assert!(matches!(err, ParseError::RestrictedXml(_)), "{xml}: {err:?}");
         }
     }
 
     #[test]
     fn bad_utf8() {
-        assert_eq!(
-            Element::parse(b"<a>\xff</a>", &NsContext::component()),
-            Err(ParseError::InvalidUtf8)
-        );
-        assert_eq!(
-            Element::parse_start_tag(b"<s:s id='\xc3'>"),
-            Err(ParseError::InvalidUtf8)
-        );
-        assert_eq!(
-            ParseError::InvalidUtf8.stream_condition(),
-            "not-well-formed"
-        );
+        assert_eq!(Element::parse(b"<a>\xff</a>", &NsContext::component()), Err(ParseError::InvalidUtf8));
+        assert_eq!(Element::parse_start_tag(b"<s:s id='\xc3'>"), Err(ParseError::InvalidUtf8));
+        assert_eq!(ParseError::InvalidUtf8.stream_condition(), "not-well-formed");
     }
 
     #[test]
@@ -1088,10 +948,7 @@ mod tests {
             "<a b='&amp'/>",
         ] {
             let err = parse(xml).expect_err(xml);
-            assert!(
-                matches!(err, ParseError::NotWellFormed(_)),
-                "{xml:?}: {err:?}"
-            );
+            assert!(matches!(err, ParseError::NotWellFormed(_)), "{xml:?}: {err:?}");
             assert_eq!(err.stream_condition(), "not-well-formed");
         }
         // Whitespace around the element is fine.
@@ -1127,10 +984,7 @@ mod tests {
             xmlns='jabber:component:accept'>";
         let e = Element::parse_start_tag(header.as_bytes()).expect("parses");
         assert!(e.is("stream", ns::STREAMS));
-        assert_eq!(
-            e.get_attr("id"),
-            Some("f8d3127b-3238-4bb7-b6c4-323bf4cbdbfb")
-        );
+        assert_eq!(e.get_attr("id"), Some("f8d3127b-3238-4bb7-b6c4-323bf4cbdbfb"));
         assert_eq!(e.get_attr("from"), Some("sms.example.com"));
         assert_eq!(e.get_attr("xml:lang"), Some("en"));
         assert_eq!(e.get_attr("xmlns"), None);
@@ -1150,34 +1004,19 @@ mod tests {
         // Self-closing (an empty stream) is accepted.
         assert!(Element::parse_start_tag(b"<stream:stream xmlns:stream='urn:s'/>").is_ok());
         // Without declarations, the `stream` prefix is unknown.
-        assert!(matches!(
-            Element::parse_start_tag(b"<stream:stream>"),
-            Err(ParseError::NotWellFormed(_))
-        ));
+        assert!(matches!(Element::parse_start_tag(b"<stream:stream>"), Err(ParseError::NotWellFormed(_))));
         // A header without a default namespace gives stanzas no namespace.
         let e = Element::parse_start_tag(b"<stream:stream xmlns:stream='urn:s'>").expect("ok");
         assert_eq!(NsContext::from_header(&e).default_ns(), "");
-        for bad in [
-            "<a xmlns:s='urn:s'><b>",
-            "<a>x",
-            "<a></a>",
-            "<a><!-- c -->",
-            "",
-        ] {
+        for bad in ["<a xmlns:s='urn:s'><b>", "<a>x", "<a></a>", "<a><!-- c -->", ""] {
             assert!(Element::parse_start_tag(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn error_display() {
-        assert_eq!(
-            ParseError::RestrictedXml("comment".to_owned()).to_string(),
-            "restricted xml: comment"
-        );
-        assert_eq!(
-            ParseError::TooDeep.to_string(),
-            "xml elements nested deeper than 64 levels"
-        );
+        assert_eq!(ParseError::RestrictedXml("comment".to_owned()).to_string(), "restricted xml: comment");
+        assert_eq!(ParseError::TooDeep.to_string(), "xml elements nested deeper than 64 levels");
         let err = parse("<a>&nbsp;</a>").expect_err("restricted");
         assert_eq!(err.to_string(), "restricted xml: entity reference &nbsp;");
     }

@@ -73,10 +73,7 @@ impl fmt::Display for FramerError {
                 write!(f, "xml element larger than the limit of {limit} bytes")
             }
             FramerError::TooDeep { limit } => {
-                write!(
-                    f,
-                    "xml elements nested deeper than the limit of {limit} levels"
-                )
+                write!(f, "xml elements nested deeper than the limit of {limit} levels")
             }
         }
     }
@@ -270,17 +267,12 @@ impl Framer {
         let start = self.frame_start.take().unwrap_or(index);
         self.limit_end = NO_LIMIT;
         self.consumed = index + 1;
-        self.buf
-            .get(start..=index)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default()
+        self.buf.get(start..=index).map(<[u8]>::to_vec).unwrap_or_default()
     }
 
     /// A too-big error.
     fn too_big(&self) -> FramerError {
-        FramerError::TooBig {
-            limit: self.max_stanza_bytes,
-        }
+        FramerError::TooBig { limit: self.max_stanza_bytes }
     }
 
     /// Scans from `pos` to the end of the buffer or to the end of the next frame.
@@ -334,9 +326,7 @@ impl Framer {
                 // Fast path: jump to the closing quote; `<` is forbidden in attribute values.
                 let rest = self.buf.get(index..).unwrap_or_default();
                 match rest.iter().position(|&b| b == quote || b == b'<') {
-                    Some(0) if byte == b'<' => {
-                        Err(FramerError::NotWellFormed("'<' inside an attribute value"))
-                    }
+                    Some(0) if byte == b'<' => Err(FramerError::NotWellFormed("'<' inside an attribute value")),
                     Some(0) => {
                         self.state = Scan::StartTag;
                         Ok(Step::Next)
@@ -347,9 +337,7 @@ impl Framer {
             }
             Scan::EmptyTagSlash => match byte {
                 b'>' => Ok(self.empty_tag_closed(index)),
-                _ => Err(FramerError::NotWellFormed(
-                    "'/' not followed by '>' in a tag",
-                )),
+                _ => Err(FramerError::NotWellFormed("'/' not followed by '>' in a tag")),
             },
             Scan::EndTagName => {
                 if is_name_start(byte) {
@@ -361,17 +349,13 @@ impl Framer {
             }
             Scan::EndTag => match byte {
                 b'>' => Ok(self.end_tag_closed(index)),
-                b'<' | b'"' | b'\'' | b'/' => Err(FramerError::NotWellFormed(
-                    "unexpected character in an end tag",
-                )),
+                b'<' | b'"' | b'\'' | b'/' => Err(FramerError::NotWellFormed("unexpected character in an end tag")),
                 _ => Ok(Step::Next),
             },
             Scan::Bang { literal, matched } => self.bang(byte, literal, matched),
             Scan::Cdata { brackets } => {
                 self.state = match byte {
-                    b']' => Scan::Cdata {
-                        brackets: (brackets + 1).min(2),
-                    },
+                    b']' => Scan::Cdata { brackets: (brackets + 1).min(2) },
                     b'>' if brackets == 2 => Scan::Text,
                     _ => Scan::Cdata { brackets: 0 },
                 };
@@ -381,9 +365,7 @@ impl Framer {
                 let next = usize::from(matched);
                 match b"xml".get(next) {
                     Some(&expected) if expected == byte => {
-                        self.state = Scan::DeclTarget {
-                            matched: matched + 1,
-                        };
+                        self.state = Scan::DeclTarget { matched: matched + 1 };
                         Ok(Step::Next)
                     }
                     // `<?xml` must be followed by whitespace; `<?xml-stylesheet` and friends are
@@ -404,9 +386,7 @@ impl Framer {
                 }
                 b'<' => Err(FramerError::NotWellFormed("'<' inside the xml declaration")),
                 _ => {
-                    self.state = Scan::Decl {
-                        question: byte == b'?',
-                    };
+                    self.state = Scan::Decl { question: byte == b'?' };
                     Ok(Step::Next)
                 }
             },
@@ -453,9 +433,7 @@ impl Framer {
             }));
         }
         if self.ended {
-            return Err(FramerError::NotWellFormed(
-                "data after the end of the stream",
-            ));
+            return Err(FramerError::NotWellFormed("data after the end of the stream"));
         }
         self.begin_frame(index);
         self.state = Scan::Open { decl_ok: at_start };
@@ -466,23 +444,16 @@ impl Framer {
     fn open_markup(&mut self, byte: u8, decl_ok: bool) -> Result<Step, FramerError> {
         self.state = match byte {
             b'/' if self.open == 0 => {
-                return Err(FramerError::NotWellFormed(
-                    "end tag before the stream header",
-                ));
+                return Err(FramerError::NotWellFormed("end tag before the stream header"));
             }
             b'/' => Scan::EndTagName,
             b'?' if decl_ok => Scan::DeclTarget { matched: 0 },
             b'?' => return Err(FramerError::RestrictedXml("processing instruction")),
-            b'!' => Scan::Bang {
-                literal: Literal::Cdata,
-                matched: 0,
-            },
+            b'!' => Scan::Bang { literal: Literal::Cdata, matched: 0 },
             _ if is_name_start(byte) => {
                 // The new element sits at depth `open` (the stream element is depth 0).
                 if self.open > self.max_depth {
-                    return Err(FramerError::TooDeep {
-                        limit: self.max_depth,
-                    });
+                    return Err(FramerError::TooDeep { limit: self.max_depth });
                 }
                 Scan::StartTag
             }
@@ -515,9 +486,7 @@ impl Framer {
         match literal {
             Literal::Comment => Err(FramerError::RestrictedXml("comment")),
             Literal::Doctype => Err(FramerError::RestrictedXml("document type declaration")),
-            Literal::Cdata if self.open < 2 => {
-                Err(FramerError::NotWellFormed("CDATA section outside a stanza"))
-            }
+            Literal::Cdata if self.open < 2 => Err(FramerError::NotWellFormed("CDATA section outside a stanza")),
             Literal::Cdata => {
                 self.state = Scan::Cdata { brackets: 0 };
                 Ok(Step::Next)
@@ -529,11 +498,7 @@ impl Framer {
     fn start_tag_closed(&mut self, index: usize) -> Step {
         self.state = Scan::Text;
         self.open += 1;
-        if self.open == 1 {
-            Step::Emit(Frame::StreamHeader(self.finish_frame(index)))
-        } else {
-            Step::Next
-        }
+        if self.open == 1 { Step::Emit(Frame::StreamHeader(self.finish_frame(index))) } else { Step::Next }
     }
 
     /// The `>` of a self-closing tag at `index`.
@@ -724,31 +689,17 @@ mod tests {
         let mut framer = Framer::new(4096, 16);
         let frames = run_with(&mut framer, &[doc.as_bytes()]).expect("frames");
         assert_eq!(frames.len(), 1001);
-        assert_eq!(
-            frames[1000],
-            Frame::Stanza(b"<message id='999'><body>999</body></message>".to_vec())
-        );
+        assert_eq!(frames[1000], Frame::Stanza(b"<message id='999'><body>999</body></message>".to_vec()));
         assert_eq!(framer.buffered(), tail.len());
         let rest = run_with(&mut framer, &[b"dy/></message>"]).expect("rest");
-        assert_eq!(
-            rest,
-            [Frame::Stanza(
-                b"<message id='last'><body/></message>".to_vec()
-            )]
-        );
+        assert_eq!(rest, [Frame::Stanza(b"<message id='last'><body/></message>".to_vec())]);
         assert_eq!(framer.buffered(), 0);
     }
 
     #[test]
     fn xml_declaration_is_optional() {
         let frames = run_str(&format!("{HEADER}<a/>")).expect("frames");
-        assert_eq!(
-            frames,
-            [
-                Frame::StreamHeader(HEADER.as_bytes().to_vec()),
-                Frame::Stanza(b"<a/>".to_vec())
-            ]
-        );
+        assert_eq!(frames, [Frame::StreamHeader(HEADER.as_bytes().to_vec()), Frame::Stanza(b"<a/>".to_vec())]);
     }
 
     #[test]
@@ -762,20 +713,14 @@ mod tests {
             assert_eq!(run_with(&mut framer, &[&spaces]), Ok(vec![]));
             assert_eq!(framer.buffered(), 0);
         }
-        assert_eq!(
-            run_with(&mut framer, &[b"\n<a/>\r\n"]),
-            Ok(vec![Frame::Stanza(b"<a/>".to_vec())])
-        );
+        assert_eq!(run_with(&mut framer, &[b"\n<a/>\r\n"]), Ok(vec![Frame::Stanza(b"<a/>".to_vec())]));
     }
 
     #[test]
     fn self_closing_stream_header_ends_the_stream() {
         assert_eq!(
             run_str("<stream:stream/>"),
-            Ok(vec![
-                Frame::StreamHeader(b"<stream:stream/>".to_vec()),
-                Frame::StreamEnd
-            ])
+            Ok(vec![Frame::StreamHeader(b"<stream:stream/>".to_vec()), Frame::StreamEnd])
         );
     }
 
@@ -800,11 +745,7 @@ mod tests {
         for chunk in [1, 3, doc.len()] {
             let chunks: Vec<&[u8]> = doc.as_bytes().chunks(chunk).collect();
             let mut framer = Framer::new(limit, 4);
-            assert_eq!(
-                run_with(&mut framer, &chunks),
-                Err(FramerError::TooBig { limit }),
-                "chunks of {chunk}"
-            );
+            assert_eq!(run_with(&mut framer, &chunks), Err(FramerError::TooBig { limit }), "chunks of {chunk}");
         }
     }
 
@@ -814,12 +755,7 @@ mod tests {
         let mut framer = Framer::new(header.len(), 4);
         assert!(run_with(&mut framer, &[header.as_bytes()]).is_ok());
         let mut framer = Framer::new(header.len() - 1, 4);
-        assert_eq!(
-            run_with(&mut framer, &[header.as_bytes()]),
-            Err(FramerError::TooBig {
-                limit: header.len() - 1
-            })
-        );
+        assert_eq!(run_with(&mut framer, &[header.as_bytes()]), Err(FramerError::TooBig { limit: header.len() - 1 }));
     }
 
     /// A peer that never closes what it opened is cut off at the limit, with the buffer never
@@ -863,25 +799,13 @@ mod tests {
     #[test]
     fn depth_limit() {
         let doc = "<s:s><a><b><c/></b></a>";
-        assert_eq!(
-            run_with(&mut Framer::new(1024, 3), &[doc.as_bytes()]).map(|f| f.len()),
-            Ok(2)
-        );
-        assert_eq!(
-            run_with(&mut Framer::new(1024, 2), &[doc.as_bytes()]),
-            Err(FramerError::TooDeep { limit: 2 })
-        );
+        assert_eq!(run_with(&mut Framer::new(1024, 3), &[doc.as_bytes()]).map(|f| f.len()), Ok(2));
+        assert_eq!(run_with(&mut Framer::new(1024, 2), &[doc.as_bytes()]), Err(FramerError::TooDeep { limit: 2 }));
         // Depth 0 allows no stanza at all.
-        assert_eq!(
-            run_with(&mut Framer::new(1024, 0), &[b"<s:s><a/>"]),
-            Err(FramerError::TooDeep { limit: 0 })
-        );
+        assert_eq!(run_with(&mut Framer::new(1024, 0), &[b"<s:s><a/>"]), Err(FramerError::TooDeep { limit: 0 }));
         // End tags bring the depth back down.
         let wide = "<s:s><a><b/><b><c/></b><b><c/></b></a><a><b><c/></b></a>";
-        assert_eq!(
-            run_with(&mut Framer::new(1024, 3), &[wide.as_bytes()]).map(|f| f.len()),
-            Ok(3)
-        );
+        assert_eq!(run_with(&mut Framer::new(1024, 3), &[wide.as_bytes()]).map(|f| f.len()), Ok(3));
     }
 
     #[test]
@@ -903,11 +827,7 @@ mod tests {
             "<stream:stream><message><!DOCTYPE x></message>",
         ];
         for doc in restricted {
-            assert!(
-                matches!(error_of(doc), FramerError::RestrictedXml(_)),
-                "{doc}: {:?}",
-                run_str(doc)
-            );
+            assert!(matches!(error_of(doc), FramerError::RestrictedXml(_)), "{doc}: {:?}", run_str(doc));
             assert_eq!(error_of(doc).stream_condition(), "restricted-xml");
         }
     }
@@ -937,11 +857,7 @@ mod tests {
             "<stream:stream></stream:stream>x",
         ];
         for doc in garbage {
-            assert!(
-                matches!(error_of(doc), FramerError::NotWellFormed(_)),
-                "{doc}: {:?}",
-                run_str(doc)
-            );
+            assert!(matches!(error_of(doc), FramerError::NotWellFormed(_)), "{doc}: {:?}", run_str(doc));
             assert_eq!(error_of(doc).stream_condition(), "not-well-formed");
         }
     }
@@ -957,10 +873,7 @@ mod tests {
         framer.reset();
         assert_eq!(
             run_with(&mut framer, &[b"<?xml version='1.0'?><s:s><a/>"]),
-            Ok(vec![
-                Frame::StreamHeader(b"<s:s>".to_vec()),
-                Frame::Stanza(b"<a/>".to_vec())
-            ])
+            Ok(vec![Frame::StreamHeader(b"<s:s>".to_vec()), Frame::Stanza(b"<a/>".to_vec())])
         );
     }
 
@@ -974,21 +887,9 @@ mod tests {
 
     #[test]
     fn error_display_and_conditions() {
-        assert_eq!(
-            FramerError::TooBig { limit: 10 }.to_string(),
-            "xml element larger than the limit of 10 bytes"
-        );
-        assert_eq!(
-            FramerError::TooBig { limit: 10 }.stream_condition(),
-            "policy-violation"
-        );
-        assert_eq!(
-            FramerError::TooDeep { limit: 3 }.stream_condition(),
-            "policy-violation"
-        );
-        assert_eq!(
-            FramerError::RestrictedXml("comment").to_string(),
-            "restricted xml in stream: comment"
-        );
+        assert_eq!(FramerError::TooBig { limit: 10 }.to_string(), "xml element larger than the limit of 10 bytes");
+        assert_eq!(FramerError::TooBig { limit: 10 }.stream_condition(), "policy-violation");
+        assert_eq!(FramerError::TooDeep { limit: 3 }.stream_condition(), "policy-violation");
+        assert_eq!(FramerError::RestrictedXml("comment").to_string(), "restricted xml in stream: comment");
     }
 }

@@ -68,10 +68,7 @@ mod tests {
     #[test]
     fn digest_matches_the_xep_0114_vector() {
         // The xmpp-rs `parsers/src/component.rs` vector, recomputed with sha1sum (xmpp.md §1).
-        assert_eq!(
-            handshake_digest("sid", "123456"),
-            "9accec263ab84a43c6037ccf7cd48cb1d3f6df8e"
-        );
+        assert_eq!(handshake_digest("sid", "123456"), "9accec263ab84a43c6037ccf7cd48cb1d3f6df8e");
     }
 
     #[test]
@@ -81,10 +78,7 @@ mod tests {
             handshake_digest("f8d3127b-3238-4bb7-b6c4-323bf4cbdbfb", "secret"),
             handshake_digest("", "f8d3127b-3238-4bb7-b6c4-323bf4cbdbfbsecret")
         );
-        assert_eq!(
-            handshake_digest("", ""),
-            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
-        );
+        assert_eq!(handshake_digest("", ""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 
     #[test]
@@ -99,14 +93,9 @@ mod tests {
     #[test]
     fn stream_header_escapes_the_domain() {
         let header = stream_header("a'b\"c<d>&e");
-        assert!(
-            header.ends_with(" to='a&apos;b&quot;c&lt;d&gt;&amp;e'>"),
-            "{header}"
-        );
+        assert!(header.ends_with(" to='a&apos;b&quot;c&lt;d&gt;&amp;e'>"), "{header}");
         // It still parses, and the domain comes back unchanged.
-        let start = header
-            .strip_prefix("<?xml version='1.0'?>")
-            .expect("declaration first");
+        let start = header.strip_prefix("<?xml version='1.0'?>").expect("declaration first");
         let parsed = Element::parse_start_tag(start.as_bytes()).expect("header parses");
         assert!(parsed.is("stream", ns::STREAMS));
         assert_eq!(parsed.get_attr("to"), Some("a'b\"c<d>&e"));
@@ -117,10 +106,7 @@ mod tests {
     fn handshake_element_wraps_the_digest() {
         let digest = handshake_digest("sid", "123456");
         let xml = handshake_element(&digest);
-        assert_eq!(
-            xml,
-            "<handshake>9accec263ab84a43c6037ccf7cd48cb1d3f6df8e</handshake>"
-        );
+        assert_eq!(xml, "<handshake>9accec263ab84a43c6037ccf7cd48cb1d3f6df8e</handshake>");
         let parsed = Element::parse(xml.as_bytes(), &NsContext::component()).expect("parses");
         assert!(parsed.is("handshake", ns::COMPONENT));
         assert_eq!(parsed.text_content(), digest);

@@ -73,17 +73,11 @@ impl Jid {
             }
         }
         if let Some(local) = local {
-            if let Some(c) = local
-                .chars()
-                .find(|c| matches!(c, ' ' | '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@'))
-            {
+            if let Some(c) = local.chars().find(|c| matches!(c, ' ' | '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@')) {
                 return Err(JidError::ForbiddenCharacter(c));
             }
         }
-        if let Some(c) = domain
-            .chars()
-            .find(|c| matches!(c, ' ' | '@' | '"' | '\'' | '<' | '>' | '&'))
-        {
+        if let Some(c) = domain.chars().find(|c| matches!(c, ' ' | '@' | '"' | '\'' | '<' | '>' | '&')) {
             return Err(JidError::ForbiddenCharacter(c));
         }
         Ok(Jid {
@@ -95,11 +89,7 @@ impl Jid {
 
     /// A JID `local@domain` built from parts we trust (our own domain and a canonical localpart).
     pub fn new(local: Option<&str>, domain: &str) -> Jid {
-        Jid {
-            local: local.map(str::to_string),
-            domain: domain.to_string(),
-            resource: None,
-        }
+        Jid { local: local.map(str::to_string), domain: domain.to_string(), resource: None }
     }
 
     /// The localpart, if any.
@@ -178,9 +168,7 @@ mod tests {
         assert_eq!(d.local(), None);
         assert_eq!(d.to_bare().domain(), "sms.example.com");
         assert_eq!(
-            Jid::parse("+15552345678%+15557654321@sms.example.com")
-                .unwrap()
-                .local(),
+            Jid::parse("+15552345678%+15557654321@sms.example.com").unwrap().local(),
             Some("+15552345678%+15557654321")
         );
     }
@@ -194,9 +182,6 @@ mod tests {
         assert_eq!(Jid::parse("a b@c"), Err(JidError::ForbiddenCharacter(' ')));
         assert_eq!(Jid::parse("a@b@c"), Err(JidError::ForbiddenCharacter('@')));
         assert_eq!(Jid::parse("a\n@c"), Err(JidError::ForbiddenCharacter('\n')));
-        assert_eq!(
-            Jid::parse(&format!("{}@c", "x".repeat(1024))),
-            Err(JidError::TooLong)
-        );
+        assert_eq!(Jid::parse(&format!("{}@c", "x".repeat(1024))), Err(JidError::TooLong));
     }
 }

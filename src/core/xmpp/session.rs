@@ -123,58 +123,27 @@ impl Session {
         self.ctx = NsContext::component();
         self.pings.clear();
         out.push_back(Action::XmppWrite(stream_header(&self.domain)));
-        self.state = State::AwaitHeader {
-            deadline: now + HANDSHAKE_TIMEOUT,
-        };
+        self.state = State::AwaitHeader { deadline: now + HANDSHAKE_TIMEOUT };
     }
 
     /// The TCP connection could not be made.
     pub fn connect_failed(&mut self, now: Instant, reason: &str, out: &mut Outbox, rng: &mut Rng) {
         if matches!(self.state, State::Connecting) {
-            self.fail(
-                now,
-                Level::Warn,
-                &format!("cannot connect to the XMPP server: {reason}"),
-                false,
-                out,
-                rng,
-            );
+            self.fail(now, Level::Warn, &format!("cannot connect to the XMPP server: {reason}"), false, out, rng);
         }
     }
 
     /// The connection closed underneath us.
-    pub fn closed(
-        &mut self,
-        now: Instant,
-        reason: &str,
-        out: &mut Outbox,
-        rng: &mut Rng,
-    ) -> Vec<SessionEvent> {
+    pub fn closed(&mut self, now: Instant, reason: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
         match self.state {
             State::Idle { .. } | State::Stopped | State::Connecting => Vec::new(),
-            _ => self.fail(
-                now,
-                Level::Warn,
-                &format!("XMPP connection lost: {reason}"),
-                false,
-                out,
-                rng,
-            ),
+            _ => self.fail(now, Level::Warn, &format!("XMPP connection lost: {reason}"), false, out, rng),
         }
     }
 
     /// Bytes from the server.
-    pub fn bytes(
-        &mut self,
-        now: Instant,
-        data: &[u8],
-        out: &mut Outbox,
-        rng: &mut Rng,
-    ) -> Vec<SessionEvent> {
-        if matches!(
-            self.state,
-            State::Idle { .. } | State::Connecting | State::Stopped
-        ) {
+    pub fn bytes(&mut self, now: Instant, data: &[u8], out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        if matches!(self.state, State::Idle { .. } | State::Connecting | State::Stopped) {
             return Vec::new();
         }
         self.framer.push(data);
@@ -184,10 +153,7 @@ impl Session {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
-                    out.push_back(Action::XmppWrite(build::stream_error(
-                        e.stream_condition(),
-                        "",
-                    )));
+                    out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
                     events.extend(self.fail(
                         now,
                         Level::Warn,
@@ -247,23 +213,13 @@ impl Session {
             }
             Frame::StreamEnd => {
                 out.push_back(Action::XmppWrite("</stream:stream>".into()));
-                Err(self.fail(
-                    now,
-                    Level::Warn,
-                    "the XMPP server closed the stream",
-                    true,
-                    out,
-                    rng,
-                ))
+                Err(self.fail(now, Level::Warn, "the XMPP server closed the stream", true, out, rng))
             }
             Frame::Stanza(bytes) => {
                 let element = match Element::parse(&bytes, &self.ctx) {
                     Ok(e) => e,
                     Err(e) => {
-                        out.push_back(Action::XmppWrite(build::stream_error(
-                            e.stream_condition(),
-                            "",
-                        )));
+                        out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
                         return Err(self.fail(
                             now,
                             Level::Warn,
@@ -279,30 +235,21 @@ impl Session {
                 }
                 match self.state {
                     State::AwaitHandshake { .. } if element.is("handshake", ns::COMPONENT) => {
-                        log(
-                            out,
-                            Level::Info,
-                            format!("XMPP component {} online", self.domain),
-                        );
+                        log(out, Level::Info, format!("XMPP component {} online", self.domain));
                         self.state = State::Online { since: now };
                         self.last_ping_at = Some(now);
                         Ok(Some(SessionEvent::Online))
                     }
-                    State::AwaitHandshake { .. } => Err(self.protocol_error(
-                        now,
-                        &format!("<{}/> before the handshake", element.name()),
-                        out,
-                        rng,
-                    )),
+                    State::AwaitHandshake { .. } => {
+                        Err(self.protocol_error(now, &format!("<{}/> before the handshake", element.name()), out, rng))
+                    }
                     State::Online { .. } => {
                         if let Some(n) = self.ping_answer(&element) {
                             return Ok(Some(SessionEvent::PingAnswered(n)));
                         }
                         Ok(Some(SessionEvent::Stanza(element)))
                     }
-                    _ => {
-                        Err(self.protocol_error(now, "a stanza before the stream header", out, rng))
-                    }
+                    _ => Err(self.protocol_error(now, "a stanza before the stream header", out, rng)),
                 }
             }
         }
@@ -319,85 +266,39 @@ impl Session {
         Some(n)
     }
 
-    fn stream_error(
-        &mut self,
-        now: Instant,
-        e: &Element,
-        out: &mut Outbox,
-        rng: &mut Rng,
-    ) -> Vec<SessionEvent> {
+    fn stream_error(&mut self, now: Instant, e: &Element, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
         let condition = e
             .children()
             .find(|c| c.ns() == ns::STREAM_ERRORS && c.name() != "text")
             .map_or("undefined-condition", Element::name)
             .to_string();
-        let text = e
-            .get_child("text", ns::STREAM_ERRORS)
-            .map(|t| t.text_content())
-            .unwrap_or_default();
+        let text = e.get_child("text", ns::STREAM_ERRORS).map(|t| t.text_content()).unwrap_or_default();
         let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
         let (level, hint, fatal) = match condition.as_str() {
-            "not-authorized" => (
-                Level::Error,
-                "check xmpp.secret against the server's component_secret",
-                true,
-            ),
-            "host-unknown" => (
-                Level::Error,
-                "the server has no component configured for xmpp.component",
-                true,
-            ),
+            "not-authorized" => (Level::Error, "check xmpp.secret against the server's component_secret", true),
+            "host-unknown" => (Level::Error, "the server has no component configured for xmpp.component", true),
             "conflict" => (
                 Level::Warn,
                 "another connection holds this component (an old session or a second gateway); retrying",
                 false,
             ),
-            "invalid-from" | "improper-addressing" | "invalid-namespace" | "not-well-formed" => (
-                Level::Error,
-                "the server rejected what the gateway sent: please report this bug",
-                false,
-            ),
+            "invalid-from" | "improper-addressing" | "invalid-namespace" | "not-well-formed" => {
+                (Level::Error, "the server rejected what the gateway sent: please report this bug", false)
+            }
             _ => (Level::Warn, "reconnecting", false),
         };
-        let detail = if text.is_empty() {
-            String::new()
-        } else {
-            format!(" \"{text}\"")
-        };
+        let detail = if text.is_empty() { String::new() } else { format!(" \"{text}\"") };
         out.push_back(Action::XmppWrite("</stream:stream>".into()));
         if fatal {
             // A configuration error will not fix itself quickly: wait the longest.
             self.attempt = self.attempt.max(16);
         }
-        self.fail(
-            now,
-            level,
-            &format!("XMPP stream error {condition}{detail}: {hint}"),
-            true,
-            out,
-            rng,
-        )
+        self.fail(now, level, &format!("XMPP stream error {condition}{detail}: {hint}"), true, out, rng)
     }
 
-    fn protocol_error(
-        &mut self,
-        now: Instant,
-        what: &str,
-        out: &mut Outbox,
-        rng: &mut Rng,
-    ) -> Vec<SessionEvent> {
-        out.push_back(Action::XmppWrite(build::stream_error(
-            "not-well-formed",
-            "",
-        )));
-        self.fail(
-            now,
-            Level::Warn,
-            &format!("XMPP server sent {what}"),
-            true,
-            out,
-            rng,
-        )
+    fn protocol_error(&mut self, now: Instant, what: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
+        out.push_back(Action::XmppWrite(build::stream_error("not-well-formed", "")));
+        self.fail(now, Level::Warn, &format!("XMPP server sent {what}"), true, out, rng)
     }
 
     /// Tear down and schedule a reconnect.
@@ -427,21 +328,11 @@ impl Session {
         }
         let delay = backoff(self.attempt, RECONNECT_BASE, RECONNECT_CAP, rng);
         self.attempt = self.attempt.saturating_add(1);
-        log(
-            out,
-            level,
-            format!("{why}; reconnecting in {:.1}s", delay.as_secs_f64()),
-        );
-        self.state = State::Idle {
-            reconnect_at: Some(now + delay),
-        };
+        log(out, level, format!("{why}; reconnecting in {:.1}s", delay.as_secs_f64()));
+        self.state = State::Idle { reconnect_at: Some(now + delay) };
         self.pings.clear();
         self.framer.reset();
-        if was_online {
-            vec![SessionEvent::Offline]
-        } else {
-            Vec::new()
-        }
+        if was_online { vec![SessionEvent::Offline] } else { Vec::new() }
     }
 
     /// Send a stanza; returns `false` (and sends nothing) when offline.
@@ -462,11 +353,7 @@ impl Session {
         }
         self.next_ping += 1;
         let n = self.next_ping;
-        out.push_back(Action::XmppWrite(build::ping(
-            &self.domain,
-            &self.ping_to,
-            &format!("ping-{n}"),
-        )));
+        out.push_back(Action::XmppWrite(build::ping(&self.domain, &self.ping_to, &format!("ping-{n}"))));
         self.pings.push_back((n, now + self.ping_timeout()));
         self.last_ping_at = Some(now);
         Some(n)
@@ -475,24 +362,13 @@ impl Session {
     /// Timers: reconnect, handshake deadline, keepalive ping, ping deadline.
     pub fn timeout(&mut self, now: Instant, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
         match self.state {
-            State::Idle {
-                reconnect_at: Some(at),
-            } if now >= at => {
+            State::Idle { reconnect_at: Some(at) } if now >= at => {
                 self.state = State::Connecting;
                 out.push_back(Action::XmppConnect);
                 Vec::new()
             }
-            State::AwaitHeader { deadline } | State::AwaitHandshake { deadline }
-                if now >= deadline =>
-            {
-                self.fail(
-                    now,
-                    Level::Warn,
-                    "the XMPP server did not complete the handshake in time",
-                    true,
-                    out,
-                    rng,
-                )
+            State::AwaitHeader { deadline } | State::AwaitHandshake { deadline } if now >= deadline => {
+                self.fail(now, Level::Warn, "the XMPP server did not complete the handshake in time", true, out, rng)
             }
             State::Online { .. } => {
                 if let Some((_, deadline)) = self.pings.front() {
@@ -501,9 +377,7 @@ impl Session {
                         return self.fail(
                             now,
                             Level::Warn,
-                            &format!(
-                                "no answer to a ping within {secs}s: the XMPP connection is dead"
-                            ),
+                            &format!("no answer to a ping within {secs}s: the XMPP connection is dead"),
                             true,
                             out,
                             rng,

@@ -6,13 +6,7 @@
 //! code over a small dependency). One-shot only: the handshake hashes a few dozen bytes.
 
 /// FIPS 180-4 §5.3.1: the initial hash value H(0).
-const H0: [u32; 5] = [
-    0x6745_2301,
-    0xefcd_ab89,
-    0x98ba_dcfe,
-    0x1032_5476,
-    0xc3d2_e1f0,
-];
+const H0: [u32; 5] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476, 0xc3d2_e1f0];
 
 /// FIPS 180-4 §4.2.1: the four round constants, one per group of twenty rounds.
 const K: [u32; 4] = [0x5a82_7999, 0x6ed9_eba1, 0x8f1b_bcdc, 0xca62_c1d6];
@@ -34,11 +28,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     let mut last = [0u8; 2 * BLOCK];
     last[..tail.len()].copy_from_slice(tail);
     last[tail.len()] = 0x80;
-    let padded = if tail.len() < BLOCK - 8 {
-        BLOCK
-    } else {
-        2 * BLOCK
-    };
+    let padded = if tail.len() < BLOCK - 8 { BLOCK } else { 2 * BLOCK };
     // `usize` to `u64` never truncates on supported targets; the length is taken modulo 2^64.
     let bit_len = (data.len() as u64).wrapping_mul(8);
     last[padded - 8..padded].copy_from_slice(&bit_len.to_be_bytes());
@@ -72,12 +62,7 @@ fn compress(h: &mut [u32; 5], block: &[u8]) {
             40..=59 => ((b & c) | (b & d) | (c & d), K[2]),
             _ => (b ^ c ^ d, K[3]),
         };
-        let temp = a
-            .rotate_left(5)
-            .wrapping_add(f)
-            .wrapping_add(e)
-            .wrapping_add(k)
-            .wrapping_add(wt);
+        let temp = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(wt);
         e = d;
         d = c;
         c = b.rotate_left(30);
@@ -100,14 +85,9 @@ mod tests {
     #[test]
     fn fips_180_vectors() {
         assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(hex(sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
-            hex(sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            hex(sha1(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
+            hex(sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
             "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
         );
     }
@@ -123,31 +103,11 @@ mod tests {
     #[test]
     fn padding_boundaries() {
         let cases: [(usize, &str, &str); 8] = [
-            (
-                55,
-                "c1c8bbdc22796e28c0e15163d20899b65621d65a",
-                "9f3a4ce7f66b1b74c34da2c5d732c39f81e0f8df",
-            ),
-            (
-                56,
-                "c2db330f6083854c99d4b5bfb6e8f29f201be699",
-                "0a40b8fbdaafb7c29651618ac15d27e772287130",
-            ),
-            (
-                63,
-                "03f09f5b158a7a8cdad920bddc29b81c18a551f5",
-                "984b0f2f6d78c24020f5a79d409f67ab99302891",
-            ),
-            (
-                64,
-                "0098ba824b5c16427bd7a1122a5a442a25ec644d",
-                "cf0800f7644ace3cb4c3fa33388d3ba0ea3c8b6e",
-            ),
-            (
-                65,
-                "11655326c708d70319be2610e8a57d9a5b959d3b",
-                "92de3a8444fe6d15268f0ba810aa43bc8b3a4ffe",
-            ),
+            (55, "c1c8bbdc22796e28c0e15163d20899b65621d65a", "9f3a4ce7f66b1b74c34da2c5d732c39f81e0f8df"),
+            (56, "c2db330f6083854c99d4b5bfb6e8f29f201be699", "0a40b8fbdaafb7c29651618ac15d27e772287130"),
+            (63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5", "984b0f2f6d78c24020f5a79d409f67ab99302891"),
+            (64, "0098ba824b5c16427bd7a1122a5a442a25ec644d", "cf0800f7644ace3cb4c3fa33388d3ba0ea3c8b6e"),
+            (65, "11655326c708d70319be2610e8a57d9a5b959d3b", "92de3a8444fe6d15268f0ba810aa43bc8b3a4ffe"),
             (119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56", ""),
             (120, "f34c1488385346a55709ba056ddd08280dd4c6d6", ""),
             (128, "ad5b3fdbcb526778c2839d2f151ea753995e26a0", ""),

@@ -127,9 +127,7 @@ impl fmt::Display for StanzaError {
 impl std::error::Error for StanzaError {}
 
 fn jid_attr(e: &Element, name: &'static str) -> Result<Jid, StanzaError> {
-    let v = e
-        .get_attr(name)
-        .ok_or(StanzaError::MissingAttribute(name))?;
+    let v = e.get_attr(name).ok_or(StanzaError::MissingAttribute(name))?;
     Jid::parse(v).map_err(|_| StanzaError::BadJid(name))
 }
 
@@ -162,10 +160,7 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
         // RFC 6120 §5.2.2: an unknown type is treated as normal.
         Some(_) => MessageType::Normal,
     };
-    let body = e
-        .children()
-        .find(|c| c.is("body", e.ns()))
-        .map(Element::text_content);
+    let body = e.children().find(|c| c.is("body", e.ns())).map(Element::text_content);
     let oob_urls = e
         .children()
         .filter(|c| c.is("x", ns::OOB))
@@ -179,17 +174,12 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
             || c.is("openpgp", ns::OPENPGP)
             || c.is("x", ns::LEGACY_PGP)
     }) || e.get_child("encryption", ns::EME).is_some();
-    let addresses = e.get_child("addresses", ns::ADDRESS).map_or(0, |a| {
-        a.children()
-            .filter(|c| c.is("address", ns::ADDRESS))
-            .count()
-    });
+    let addresses = e
+        .get_child("addresses", ns::ADDRESS)
+        .map_or(0, |a| a.children().filter(|c| c.is("address", ns::ADDRESS)).count());
     let error_condition = e
         .get_child("error", e.ns())
-        .and_then(|err| {
-            err.children()
-                .find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text")
-        })
+        .and_then(|err| err.children().find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text"))
         .map(|c| c.name().to_string());
     Ok(Message {
         from: jid_attr(e, "from")?,
@@ -217,10 +207,7 @@ fn parse_iq(e: &Element) -> Result<Iq, StanzaError> {
     Ok(Iq {
         from: jid_attr(e, "from")?,
         to: jid_attr(e, "to")?,
-        id: e
-            .get_attr("id")
-            .ok_or(StanzaError::MissingAttribute("id"))?
-            .to_string(),
+        id: e.get_attr("id").ok_or(StanzaError::MissingAttribute("id"))?.to_string(),
         kind,
         payload: e.children().next().cloned(),
     })
@@ -240,11 +227,7 @@ pub struct ErrorSpec {
 impl ErrorSpec {
     /// Build from static parts.
     pub fn new(condition: &str, error_type: &str, text: impl Into<String>) -> ErrorSpec {
-        ErrorSpec {
-            condition: condition.to_string(),
-            error_type: error_type.to_string(),
-            text: text.into(),
-        }
+        ErrorSpec { condition: condition.to_string(), error_type: error_type.to_string(), text: text.into() }
     }
 
     fn element(&self) -> Element {
@@ -252,11 +235,7 @@ impl ErrorSpec {
             .attr("type", &self.error_type)
             .child(Element::new(&self.condition, ns::STANZA_ERRORS));
         if !self.text.is_empty() {
-            e.push_child(
-                Element::new("text", ns::STANZA_ERRORS)
-                    .attr("xml:lang", "en")
-                    .text(&self.text),
-            );
+            e.push_child(Element::new("text", ns::STANZA_ERRORS).attr("xml:lang", "en").text(&self.text));
         }
         e
     }
@@ -289,11 +268,7 @@ pub mod build {
             m.push_child(Element::new("x", ns::OOB).child(Element::new("url", ns::OOB).text(url)));
         }
         if let Some((stamp, by)) = delay {
-            m.push_child(
-                Element::new("delay", ns::DELAY)
-                    .attr("from", by)
-                    .attr("stamp", stamp),
-            );
+            m.push_child(Element::new("delay", ns::DELAY).attr("from", by).attr("stamp", stamp));
         }
         finish(m)
     }
@@ -309,11 +284,8 @@ pub mod build {
 
     /// An iq result with an optional payload.
     pub fn iq_result(from: &str, to: &str, id: &str, payload: Option<Element>) -> String {
-        let mut iq = Element::new("iq", ns::COMPONENT)
-            .attr("type", "result")
-            .attr("id", id)
-            .attr("from", from)
-            .attr("to", to);
+        let mut iq =
+            Element::new("iq", ns::COMPONENT).attr("type", "result").attr("id", id).attr("from", from).attr("to", to);
         if let Some(p) = payload {
             iq.push_child(p);
         }
@@ -321,18 +293,9 @@ pub mod build {
     }
 
     /// An iq error in reply to a get/set; the request's payload is echoed (RFC 6120 §8.3.1 allows it).
-    pub fn iq_error(
-        from: &str,
-        to: &str,
-        id: &str,
-        payload: Option<&Element>,
-        error: &ErrorSpec,
-    ) -> String {
-        let mut iq = Element::new("iq", ns::COMPONENT)
-            .attr("type", "error")
-            .attr("id", id)
-            .attr("from", from)
-            .attr("to", to);
+    pub fn iq_error(from: &str, to: &str, id: &str, payload: Option<&Element>, error: &ErrorSpec) -> String {
+        let mut iq =
+            Element::new("iq", ns::COMPONENT).attr("type", "error").attr("id", id).attr("from", from).attr("to", to);
         if let Some(p) = payload {
             iq.push_child(Element::new(p.name(), p.ns()));
         }
@@ -354,8 +317,7 @@ pub mod build {
 
     /// A stream error followed by the end of the stream (RFC 6120 §4.9).
     pub fn stream_error(condition: &str, text: &str) -> String {
-        let mut e =
-            Element::new("error", ns::STREAMS).child(Element::new(condition, ns::STREAM_ERRORS));
+        let mut e = Element::new("error", ns::STREAMS).child(Element::new(condition, ns::STREAM_ERRORS));
         if !text.is_empty() {
             e.push_child(Element::new("text", ns::STREAM_ERRORS).text(text));
         }
@@ -423,9 +385,7 @@ mod tests {
 
     #[test]
     fn reads_iq_and_presence() {
-        match parse(
-            "<iq type='get' id='p1' from='a@b/c' to='sms.b'><ping xmlns='urn:xmpp:ping'/></iq>",
-        ) {
+        match parse("<iq type='get' id='p1' from='a@b/c' to='sms.b'><ping xmlns='urn:xmpp:ping'/></iq>") {
             Stanza::Iq(iq) => {
                 assert_eq!(iq.kind, IqType::Get);
                 assert!(iq.payload.unwrap().is("ping", ns::PING));
@@ -442,18 +402,9 @@ mod tests {
         let ctx = NsContext::component();
         let cases = [
             ("<message to='x@y'/>", StanzaError::MissingAttribute("from")),
-            (
-                "<message from='a b@c' to='x@y'/>",
-                StanzaError::BadJid("from"),
-            ),
-            (
-                "<iq from='a@b' to='c' id='1' type='nope'/>",
-                StanzaError::BadType("nope".into()),
-            ),
-            (
-                "<iq from='a@b' to='c' type='get'/>",
-                StanzaError::MissingAttribute("id"),
-            ),
+            ("<message from='a b@c' to='x@y'/>", StanzaError::BadJid("from")),
+            ("<iq from='a@b' to='c' id='1' type='nope'/>", StanzaError::BadType("nope".into())),
+            ("<iq from='a@b' to='c' type='get'/>", StanzaError::MissingAttribute("id")),
             ("<foo/>", StanzaError::UnknownElement("foo".into())),
         ];
         for (xml, expected) in cases {
@@ -494,16 +445,8 @@ mod tests {
         let err = e.get_child("error", ns::COMPONENT).unwrap();
         assert_eq!(err.get_attr("type"), Some("cancel"));
         assert!(err.get_child("not-allowed", ns::STANZA_ERRORS).is_some());
-        assert_eq!(
-            err.get_child("text", ns::STANZA_ERRORS)
-                .unwrap()
-                .text_content(),
-            "no"
-        );
-        assert_eq!(
-            message(&xml).error_condition.as_deref(),
-            Some("not-allowed")
-        );
+        assert_eq!(err.get_child("text", ns::STANZA_ERRORS).unwrap().text_content(), "no");
+        assert_eq!(message(&xml).error_condition.as_deref(), Some("not-allowed"));
         let s = build::stream_error("policy-violation", "");
         assert_eq!(
             s,
