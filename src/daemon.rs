@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// Events queued for the loop before senders wait; bounds memory under load.
 const EVENT_QUEUE: usize = 4096;
+/// A closed XMPP connection gets this long to flush its last bytes before it is cancelled.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// After SIGTERM, give in-flight work this long before exiting anyway (spooled work resumes at
 /// the next start).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -128,14 +130,16 @@ fn random_seed() -> u64 {
 
 /// Run the gateway until SIGTERM/SIGINT.
 pub fn run(config: Config) -> Result<(), RunError> {
-    let opened = Spool::open(Path::new(&config.state_dir)).map_err(RunError::Spool)?;
-    for w in &opened.warnings {
-        logger::line(Level::Warn, w);
-    }
     let listener = std::net::TcpListener::bind(config.webhook.listen)
         .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
     let local = listener.local_addr().map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
     let listener = smol::net::TcpListener::try_from(listener).map_err(|e| RunError::Bind(local.to_string(), e))?;
+    // After the bind, and under an exclusive lock: a second instance must never touch the
+    // first one's spool.
+    let opened = Spool::open(Path::new(&config.state_dir)).map_err(RunError::Spool)?;
+    for w in &opened.warnings {
+        logger::line(Level::Warn, w);
+    }
     let signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
         .map_err(RunError::Signals)?;
     logger::line(Level::Info, &format!("voipms-xmpp {} starting", env!("CARGO_PKG_VERSION")));
@@ -241,6 +245,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         next_conn: 0,
         conn: None,
         conn_task: None,
+        closing: Vec::new(),
         writer: None,
         replies: HashMap::new(),
         next_token: 0,
@@ -254,9 +259,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
         // Let the last stanzas and </stream:stream> reach the server.
         if let Some(task) = shell.conn_task.take() {
             smol::future::or(task, async {
-                Timer::after(Duration::from_secs(2)).await;
+                Timer::after(CLOSE_FLUSH).await;
             })
             .await;
+        }
+        for task in std::mem::take(&mut shell.closing) {
+            task.await;
         }
     }));
     // Let the spool writer finish what it holds: drop the last sender, then wait.
@@ -275,6 +283,8 @@ struct Shell {
     /// The current connection's number; events from others are stale.
     conn: Option<u64>,
     conn_task: Option<smol::Task<()>>,
+    /// Closed connections still flushing (each bounded by `CLOSE_FLUSH`).
+    closing: Vec<smol::Task<()>>,
     writer: Option<Sender<Vec<u8>>>,
     replies: HashMap<u64, Sender<WebhookReply>>,
     next_token: u64,
@@ -301,27 +311,24 @@ impl Shell {
                 }
                 None => events.recv().await.ok(),
             };
-            match next {
-                Some(event) => {
-                    if matches!(event, Event::Signal) && hard_stop.is_none() {
-                        hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
-                        // Stop intake first: no new webhook connections.
-                        if let Some(task) = self.webhook_task.take() {
-                            drop(task);
-                        }
+            if let Some(event) = next {
+                if matches!(event, Event::Signal) && hard_stop.is_none() {
+                    hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
+                    // Stop intake first: no new webhook connections.
+                    if let Some(task) = self.webhook_task.take() {
+                        drop(task);
                     }
-                    self.event(gateway, event);
                 }
-                None => {
-                    if hard_stop.is_some_and(|t| Instant::now() >= t) {
-                        logger::line(
-                            Level::Warn,
-                            "in-flight work did not finish in time; it stays spooled for the next start",
-                        );
-                        break;
-                    }
-                    gateway.handle_timeout(now());
-                }
+                self.event(gateway, event);
+            }
+            // Checked after every event too: a steady stream of events must not starve the
+            // timers (keepalive, reconnect, retries, the shutdown deadline).
+            if hard_stop.is_some_and(|t| Instant::now() >= t) {
+                logger::line(Level::Warn, "in-flight work did not finish in time; it stays spooled for the next start");
+                break;
+            }
+            if gateway.poll_timeout().is_some_and(|t| Instant::now() >= t) {
+                gateway.handle_timeout(now());
             }
             self.execute(gateway);
         }
@@ -390,8 +397,18 @@ impl Shell {
                 }
                 Action::XmppClose => {
                     // Dropping the writer flushes and shuts the socket; its events are now stale.
+                    // A writer stuck on a peer that stopped reading is cancelled after a moment.
                     self.writer = None;
                     self.conn = None;
+                    if let Some(task) = self.conn_task.take() {
+                        self.closing.retain(|t| !t.is_finished());
+                        self.closing.push(self.ex.spawn(async move {
+                            smol::future::or(task, async {
+                                Timer::after(CLOSE_FLUSH).await;
+                            })
+                            .await;
+                        }));
+                    }
                 }
                 Action::WebhookReply { token, reply } => {
                     if let Some(tx) = self.replies.remove(&token) {

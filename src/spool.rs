@@ -94,6 +94,8 @@ pub struct Spool {
     seen_file: Option<File>,
     /// Appended to since the last fdatasync.
     seen_unsynced: bool,
+    /// Held for the process's life: an exclusive lock on `state_dir/lock`.
+    _lock: File,
 }
 
 /// How long a batch may keep dead records before it is rewritten. Delivery is confirmed in
@@ -138,6 +140,24 @@ impl Spool {
     /// Open (creating) the spool under `state_dir` and read what it holds.
     pub fn open(state_dir: &Path) -> Result<Opened, SpoolError> {
         mkdir(state_dir)?;
+        // One gateway per state_dir: two would overwrite each other's batches.
+        let lock_path = state_dir.join("lock");
+        let lock =
+            ctx(OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&lock_path), || {
+                format!("cannot open \"{}\"", lock_path.display())
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError {
+                    context: format!("another voipms-xmpp is already using \"{}\"", state_dir.display()),
+                    source: io::Error::from(io::ErrorKind::WouldBlock),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(SpoolError { context: format!("cannot lock \"{}\"", lock_path.display()), source: e });
+            }
+        }
         let spool_dir = state_dir.join("spool");
         let new_dir = spool_dir.join("new");
         let tmp_dir = spool_dir.join("tmp");
@@ -177,36 +197,17 @@ impl Spool {
         }
         names.sort();
 
-        let mut best: HashMap<String, (u64, Record)> = HashMap::new();
-        for (n, path) in &names {
-            let text = match fs::read(path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) => {
-                    return Err(SpoolError { context: format!("cannot read \"{}\"", path.display()), source: e });
-                }
-            };
-            let mut damaged = false;
-            for line in text.lines().filter(|l| !l.is_empty()) {
-                match decode_line(line) {
-                    Ok(record) => {
-                        let newer = best.get(&record.id).is_none_or(|(_, r)| record.rev >= r.rev);
-                        if newer {
-                            best.insert(record.id.clone(), (*n, record));
-                        }
-                    }
-                    Err(_) => damaged = true,
-                }
-            }
-            if damaged {
-                // Keep a copy of the damaged file for the operator; its good lines are live.
-                let copy = corrupt_dir.join(format!("{}-{}", std::process::id(), batch_name(*n)));
-                mkdir(&corrupt_dir)?;
-                ctx(fs::copy(path, &copy), || format!("cannot copy \"{}\" aside", path.display()))?;
-                warnings.push(format!(
-                    "a damaged spool file was found: its readable messages were kept and a copy is in \"{}\"",
-                    copy.display()
-                ));
-            }
+        let (best, damaged) = read_batches(&names)?;
+        for n in damaged {
+            // Keep a copy of the damaged file for the operator; its good lines are live.
+            let path = new_dir.join(batch_name(n));
+            let copy = corrupt_dir.join(format!("{}-{}", std::process::id(), batch_name(n)));
+            mkdir(&corrupt_dir)?;
+            ctx(fs::copy(&path, &copy), || format!("cannot copy \"{}\" aside", path.display()))?;
+            warnings.push(format!(
+                "a damaged spool file was found: its readable messages were kept and a copy is in \"{}\"",
+                copy.display()
+            ));
         }
 
         let mut spool = Spool {
@@ -221,6 +222,7 @@ impl Spool {
             seen_path: state_dir.join("seen.log"),
             seen_file: None,
             seen_unsynced: false,
+            _lock: lock,
         };
         let mut records = Vec::with_capacity(best.len());
         for (id, (n, record)) in best {
@@ -450,6 +452,55 @@ impl Spool {
     }
 }
 
+/// Read the batch files (in order): the newest revision of each record with the batch that
+/// holds it, and the batches with damaged lines.
+#[allow(clippy::type_complexity)]
+fn read_batches(names: &[(u64, PathBuf)]) -> Result<(HashMap<String, (u64, Record)>, Vec<u64>), SpoolError> {
+    let mut best: HashMap<String, (u64, Record)> = HashMap::new();
+    let mut damaged = Vec::new();
+    for (n, path) in names {
+        let bytes = ctx(fs::read(path), || format!("cannot read \"{}\"", path.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut bad = false;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            match decode_line(line) {
+                Ok(record) => {
+                    if best.get(&record.id).is_none_or(|(_, r)| record.rev >= r.rev) {
+                        best.insert(record.id.clone(), (*n, record));
+                    }
+                }
+                Err(_) => bad = true,
+            }
+        }
+        if bad {
+            damaged.push(*n);
+        }
+    }
+    Ok((best, damaged))
+}
+
+/// The records a start would find in `state_dir`, read without locking or changing anything
+/// (for tests and inspection).
+pub fn peek(state_dir: &Path) -> Result<Vec<Record>, SpoolError> {
+    let new_dir = state_dir.join("spool").join("new");
+    let mut names: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in ctx(fs::read_dir(&new_dir), || format!("cannot list \"{}\"", new_dir.display()))? {
+        let path = ctx(entry, || "cannot list the spool".into())?.path();
+        let number = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".batch"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = number {
+            names.push((n, path));
+        }
+    }
+    names.sort();
+    let mut records: Vec<Record> = read_batches(&names)?.0.into_values().map(|(_, r)| r).collect();
+    records.sort_by_key(|r| r.seq);
+    Ok(records)
+}
+
 /// Record ids are ours (`boot-seq`), but a file name must never escape its directory.
 fn safe_name(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
@@ -499,6 +550,7 @@ mod tests {
         let ids = s.apply(vec![Op::Write(Box::new(inbound(2, 0))), Op::Write(Box::new(inbound(1, 0)))]).unwrap();
         assert_eq!(ids, vec!["b-2".to_string(), "b-1".to_string()]);
         s.apply(vec![Op::Write(Box::new(inbound(3, 0)))]).unwrap();
+        drop(s); // a restart
         let opened = Spool::open(&dir).unwrap();
         assert!(opened.warnings.is_empty(), "{:?}", opened.warnings);
         assert_eq!(opened.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -514,11 +566,11 @@ mod tests {
         s.apply(vec![Op::Remove("b-1".into())]).unwrap();
         assert_eq!(s.len(), 2);
         // Not yet rewritten: a crash now would bring b-1 back (a duplicate, never a loss).
-        assert_eq!(Spool::open(&dir).unwrap().records.len(), 3);
+        assert_eq!(peek(&dir).unwrap().len(), 3);
         assert!(s.tidy(false).is_empty());
-        assert_eq!(Spool::open(&dir).unwrap().records.len(), 3, "not due yet");
+        assert_eq!(peek(&dir).unwrap().len(), 3, "not due yet");
         assert!(s.tidy(true).is_empty());
-        assert_eq!(Spool::open(&dir).unwrap().records, vec![inbound(2, 0), inbound(3, 0)]);
+        assert_eq!(peek(&dir).unwrap(), vec![inbound(2, 0), inbound(3, 0)]);
         assert_eq!(batch_files(&dir), 2);
         // A batch whose records are all gone is unlinked at the next tidy, due or not.
         s.apply(vec![Op::Remove("b-3".into())]).unwrap();
@@ -527,7 +579,7 @@ mod tests {
         s.apply(vec![Op::Remove("b-2".into())]).unwrap();
         assert!(s.tidy(false).is_empty());
         assert_eq!(batch_files(&dir), 0);
-        assert!(Spool::open(&dir).unwrap().records.is_empty());
+        assert!(peek(&dir).unwrap().is_empty());
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -537,12 +589,11 @@ mod tests {
         let mut s = Spool::open(&dir).unwrap().spool;
         s.apply(vec![Op::Write(Box::new(inbound(1, 0))), Op::Write(Box::new(inbound(2, 0)))]).unwrap();
         s.apply(vec![Op::Write(Box::new(inbound(1, 1)))]).unwrap();
-        let records = Spool::open(&dir).unwrap().records;
+        let records = peek(&dir).unwrap();
         assert_eq!(records, vec![inbound(1, 1), inbound(2, 0)]);
         // Write then remove in one group: gone.
-        let mut s = Spool::open(&dir).unwrap().spool;
         s.apply(vec![Op::Write(Box::new(inbound(3, 0))), Op::Remove("b-3".into())]).unwrap();
-        assert_eq!(Spool::open(&dir).unwrap().records.len(), 2);
+        assert_eq!(peek(&dir).unwrap().len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -554,6 +605,7 @@ mod tests {
         // Simulate: the new revision's batch landed but the old batch was not rewritten.
         let line = encode_line(&inbound(1, 3));
         fs::write(dir.join("spool/new").join(batch_name(99)), line).unwrap();
+        drop(s);
         let opened = Spool::open(&dir).unwrap();
         assert_eq!(opened.records, vec![inbound(1, 3)]);
         assert_eq!(batch_files(&dir), 1, "the superseded batch is tidied away");
@@ -569,6 +621,7 @@ mod tests {
         let path = dir.join("spool/new").join(batch_name(1));
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, format!("{}garbage line\n", text.lines().next().unwrap().to_owned() + "\n")).unwrap();
+        drop(s);
         let opened = Spool::open(&dir).unwrap();
         assert_eq!(opened.records, vec![inbound(1, 0)]);
         assert_eq!(opened.warnings.len(), 2, "{:?}", opened.warnings);
@@ -594,7 +647,18 @@ mod tests {
         assert_eq!(ids, vec!["b-5".to_string()]);
         let text = fs::read_to_string(dir.join("unrouted/b-5.json")).unwrap();
         assert_eq!(Record::from_json(&text).unwrap(), r);
-        assert!(Spool::open(&dir).unwrap().records.is_empty());
+        assert!(peek(&dir).unwrap().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_second_spool_on_the_same_state_dir_is_refused() {
+        let dir = temp_dir("lock");
+        let first = Spool::open(&dir).unwrap();
+        let e = Spool::open(&dir).unwrap_err();
+        assert!(e.to_string().starts_with("another voipms-xmpp is already using"), "{e}");
+        drop(first);
+        assert!(Spool::open(&dir).is_ok(), "the lock goes with the process");
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -131,7 +131,14 @@ async fn handle(mut req: Request, settings: Settings, events: Sender<Event>) -> 
     }
     let message = match webhook::parse(&body) {
         Ok(WebhookEvent::Message(m)) => m,
-        Ok(WebhookEvent::Ignored(_)) => return reply(StatusCode::Ok, "ok"),
+        Ok(WebhookEvent::Ignored(why)) => {
+            let why: String = why.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(80).collect();
+            crate::logger::line(
+                crate::core::action::Level::Info,
+                &format!("webhook: not a received message ({why}); acknowledged"),
+            );
+            return reply(StatusCode::Ok, "ok");
+        }
         Err(e) => return reply(StatusCode::BadRequest, &format!("{e}\n")),
     };
     let (tx, rx) = smol::channel::bounded(1);

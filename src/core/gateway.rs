@@ -25,6 +25,8 @@ use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass,
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
 use crate::core::xmpp::element::Element;
+use crate::core::xmpp::jid::Jid;
+use crate::core::xmpp::ns;
 use crate::core::xmpp::session::{Session, SessionEvent};
 use crate::core::xmpp::stanza::{ErrorSpec, Message, Stanza, build};
 use std::collections::{HashMap, HashSet};
@@ -263,7 +265,7 @@ impl Gateway {
     /// Feed one input.
     pub fn handle(&mut self, now: Now, input: Input<'_>) {
         match input {
-            Input::XmppConnected => self.session.connected(now.mono, &mut self.out),
+            Input::XmppConnected => self.session.connected(now.mono, &mut self.out, &mut self.rng),
             Input::XmppConnectFailed(why) => self.session.connect_failed(now.mono, &why, &mut self.out, &mut self.rng),
             Input::XmppBytes(bytes) => {
                 let events = self.session.bytes(now.mono, bytes, &mut self.out, &mut self.rng);
@@ -282,7 +284,7 @@ impl Gateway {
             Input::SpoolFailed { ids, reason } => {
                 log(&mut self.out, Level::Error, format!("cannot write the spool: {reason}"));
                 for id in ids {
-                    self.write_failed(&id);
+                    self.write_failed(now, &id);
                 }
             }
             Input::VoipmsResult { job, outcome } => self.voipms_result(now, job, &outcome),
@@ -290,6 +292,7 @@ impl Gateway {
                 if !self.shutting_down {
                     self.shutting_down = true;
                     log(&mut self.out, Level::Info, "shutting down: finishing in-flight work");
+                    self.mark_unconfirmed();
                 }
             }
         }
@@ -305,8 +308,12 @@ impl Gateway {
         }
         if self.shutting_down {
             let calls_done = self.outbound.in_flight() == 0 && self.pending.is_empty();
-            if calls_done && (!self.mailbox.awaiting_confirmation() || !self.session.is_online()) {
-                self.session.shutdown(&mut self.out);
+            let delivered = !self.mailbox.awaiting_confirmation() || !self.session.is_online();
+            if calls_done && delivered {
+                self.session.shutdown(now.mono, &mut self.out);
+            }
+            // Stanzas the server sent before our close are spooled before we stop.
+            if self.session.is_stopped() && self.pending.is_empty() {
                 self.stopped = true;
                 self.out.push_back(Action::Stopped);
             }
@@ -340,6 +347,18 @@ impl Gateway {
             Ok(s) => s,
             Err(e) => {
                 log(&mut self.out, Level::Debug, format!("ignored a stanza from the server: {e}"));
+                // RFC 6120 §8.2.3: an iq get/set always gets an answer, if it can be addressed.
+                let request =
+                    element.is("iq", ns::COMPONENT) && matches!(element.get_attr("type"), Some("get" | "set"));
+                let (from, to, id) = (element.get_attr("from"), element.get_attr("to"), element.get_attr("id"));
+                if let (true, Some(from), Some(to), Some(id)) = (request, from, to, id) {
+                    if Jid::parse(from).is_ok()
+                        && Jid::parse(to).is_ok_and(|j| j.domain() == self.config.xmpp.component)
+                    {
+                        let error = ErrorSpec::new("bad-request", "modify", e.to_string());
+                        self.session.send(build::iq_error(to, from, id, None, &error), &mut self.out);
+                    }
+                }
                 return;
             }
         };
@@ -427,6 +446,7 @@ impl Gateway {
                 next_part: 0,
                 receipt: m.receipt_requested,
                 bounce: None,
+                unconfirmed_ms: None,
             }),
             None,
         );
@@ -657,7 +677,7 @@ impl Gateway {
         }
     }
 
-    fn write_failed(&mut self, id: &str) {
+    fn write_failed(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
             Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
                 for key in keys {
@@ -668,15 +688,17 @@ impl Gateway {
                 }
             }
             Some(Pending::Outbound { record }) => {
-                if let Some(o) = &record.outbound {
-                    let error = ErrorSpec::new(
-                        "resource-constraint",
-                        "wait",
-                        "the gateway cannot store messages right now; try again later",
-                    );
-                    let from = format!("{}@{}", o.contact, self.config.xmpp.component);
-                    self.session
-                        .send(build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error), &mut self.out);
+                // Not stored, so not accepted: the sender hears it (once the stream is up), even
+                // though the error itself cannot be stored either.
+                let mut record = record;
+                if let Some(o) = record.outbound.as_mut() {
+                    o.bounce = Some(Bounce {
+                        condition: "resource-constraint".into(),
+                        error_type: "wait".into(),
+                        text: "the gateway cannot store messages right now; try again later".into(),
+                    });
+                    self.mailbox.add(record, false);
+                    self.mailbox.flush(now, &mut self.session, &mut self.out);
                 }
             }
             Some(Pending::Progress { seq }) => {
@@ -725,6 +747,18 @@ impl Gateway {
         }
     }
 
+    /// Shutting down with sends in flight: record durably that each may have gone out, so that
+    /// if we exit before VoIP.ms answers, the next start asks VoIP.ms instead of resending.
+    fn mark_unconfirmed(&mut self) {
+        for (seq, started_ms) in self.outbound.sending() {
+            let Some(mut record) = self.outbound.record(seq).cloned() else { continue };
+            let Some(o) = record.outbound.as_mut() else { continue };
+            o.unconfirmed_ms = Some(started_ms);
+            record.rev += 1;
+            self.write(record, Pending::Bounce);
+        }
+    }
+
     fn part_sent(&mut self, now: Now, seq: u64) {
         let Some(mut record) = self.outbound.record(seq).cloned() else {
             return;
@@ -732,6 +766,7 @@ impl Gateway {
         let Some(o) = record.outbound.as_mut() else {
             return;
         };
+        o.unconfirmed_ms = None;
         self.quota.until_ms = None;
         self.operator_logged.clear();
         o.next_part += 1;

@@ -147,6 +147,7 @@ fn removed(actions: &[Action]) -> Vec<String> {
 }
 
 fn calls(actions: &[Action]) -> Vec<(u64, Request)> {
+    // Every VoIP.ms call (sends, lookups, backfill).
     actions
         .iter()
         .filter_map(|a| if let Action::VoipmsCall { job, request } = a { Some((*job, request.clone())) } else { None })
@@ -363,10 +364,43 @@ fn shutdown_waits_for_calls_in_flight_then_closes_the_stream() {
     let job = calls(&a)[0].0;
     let a = sim.input(Input::Shutdown);
     assert!(!a.contains(&Action::Stopped), "a call is in flight");
+    // Should we be cut off before VoIP.ms answers, the next start asks before resending.
+    let marker = spooled(&a);
+    assert!(marker[0].outbound.as_ref().unwrap().unconfirmed_ms.is_some(), "{a:?}");
     let a = sim.input(Input::VoipmsResult { job, outcome: success() });
     assert!(a.contains(&Action::SpoolRemove("boot-1".into())));
-    assert!(writes(&a).contains(&"</stream:stream>".to_string()));
+    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert_eq!(writes(&a), vec!["</stream:stream>".to_string()], "a clean close once nothing is in flight");
+    assert!(!a.contains(&Action::Stopped), "we read on until the server closes too");
+    // What the server handed over before its close is still accepted (spooled for later).
+    let a = sim.chat("alice@example.com/phone", "+15559998888", "m2", "just in time");
+    assert!(calls(&a).is_empty(), "nothing new is sent while stopping");
+    let a = sim.sync_all(&a);
+    assert!(!a.contains(&Action::Stopped));
+    let a = sim.bytes("</stream:stream>");
+    assert!(a.contains(&Action::XmppClose));
     assert_eq!(a.last(), Some(&Action::Stopped));
+}
+
+#[test]
+fn a_restart_after_an_unanswered_send_asks_voipms_before_resending() {
+    let mut first = Sim::new();
+    first.online();
+    let a = first.chat("alice@example.com/phone", "+15559998888", "m1", "maybe sent");
+    let a = first.sync_all(&a);
+    assert_eq!(calls(&a).len(), 1);
+    let marker = spooled(&first.input(Input::Shutdown));
+    let mut sim = Sim::new();
+    sim.gw.restore(marker, "", sim.now);
+    sim.gw.start(sim.now);
+    let a = sim.drain();
+    let c = calls(&a);
+    assert!(matches!(c[0].1, Request::Sent { .. }), "a lookup, not a send: {c:?}");
+    let found = r#"{"status":"success","sms":[{"id":"1","date":"2025-07-20 16:24:16","type":"0","did":"5552345678","contact":"5559998888","message":"maybe sent"}]}"#;
+    let a = sim
+        .input(Input::VoipmsResult { job: c[0].0, outcome: CallOutcome::Response { status: 200, body: found.into() } });
+    assert_eq!(removed(&a), vec!["boot-1".to_string()], "it went out: done, not sent twice");
+    assert!(calls(&a).is_empty());
 }
 
 #[test]
@@ -388,4 +422,34 @@ fn restored_records_resume_and_new_ids_continue_after_them() {
     sim.gw.handle_timeout(sim.now);
     let a = sim.webhook(5, "5552345678", "new", &[]);
     assert_eq!(spooled(&a)[0].seq, 3, "sequence numbers continue after the restored ones");
+}
+
+#[test]
+fn a_forged_ping_answer_confirms_nothing() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.webhook(1, "5552345678", "hello", &[]);
+    let a = sim.sync_all(&a);
+    let ping = writes(&a).into_iter().find(|w| w.contains("urn:xmpp:ping")).expect("a ping");
+    let id = ping.split("id='").nth(1).and_then(|r| r.split('\'').next()).unwrap().to_string();
+    assert!(id.len() > 20, "ping ids cannot be guessed: {id}");
+    // Another user answers with the right id: not the server we pinged, so nothing is removed.
+    let a = sim.bytes(&format!("<iq type='result' id='{id}' from='mallory@evil.example' to='sms.example.com'/>"));
+    assert!(removed(&a).is_empty(), "{a:?}");
+    let a = sim.bytes("<iq type='result' id='ping-1' from='example.com' to='sms.example.com'/>");
+    assert!(removed(&a).is_empty(), "a guessed id confirms nothing");
+    let a = sim.bytes(&format!("<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>"));
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+}
+
+#[test]
+fn a_malformed_iq_request_gets_bad_request() {
+    let mut sim = Sim::new();
+    sim.online();
+    let a = sim.bytes("<iq type='get' id='q1' from='alice@example.com/x' to='sms.example.com'/>");
+    let w = writes(&a);
+    assert!(w[0].contains("type='error'") && w[0].contains("bad-request") && w[0].contains("id='q1'"), "{w:?}");
+    let a =
+        sim.bytes("<iq type='get' id='q2' from='bad jid@x' to='sms.example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert!(writes(&a).is_empty(), "cannot be addressed: no answer");
 }

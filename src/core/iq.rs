@@ -37,6 +37,9 @@ pub fn answer(iq: &Iq) -> Option<String> {
                 .child(Element::new("version", ns::VERSION).text(VERSION));
             build::iq_result(&from, &to, id, Some(q))
         }
+        (ns::VERSION, "query", true) => {
+            build::iq_error(&from, &to, id, Some(payload), &ErrorSpec::new("service-unavailable", "cancel", ""))
+        }
         (ns::PING | ns::DISCO_INFO | ns::DISCO_ITEMS | ns::VERSION, _, _) => {
             build::iq_error(&from, &to, id, Some(payload), &ErrorSpec::new("bad-request", "modify", ""))
         }

@@ -56,6 +56,7 @@ impl std::error::Error for JsonError {}
 
 /// Parse a complete JSON document.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
+    check_no_comments(text)?;
     if text.contains('\0') {
         // nanoserde's tokenizer treats NUL as the end of input.
         return Err(JsonError { line: 1, column: 1, reason: "NUL byte in document".into() });
@@ -69,6 +70,34 @@ pub fn parse(text: &str) -> Result<Value, JsonError> {
         return Err(error(&state, "trailing characters after the document"));
     }
     Ok(value)
+}
+
+/// nanoserde's tokenizer accepts `//` and `/* */` comments (not JSON) and recurses once per
+/// comment, so a body of many comments could exhaust the stack. A `/` outside a string is
+/// refused before tokenizing.
+fn check_no_comments(text: &str) -> Result<(), JsonError> {
+    let (mut in_string, mut escaped) = (false, false);
+    let (mut line, mut column) = (1, 0);
+    for c in text.chars() {
+        column += 1;
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == '/' {
+            return Err(JsonError { line, column, reason: "comments are not JSON".into() });
+        }
+    }
+    Ok(())
 }
 
 fn error(state: &DeJsonState, reason: &str) -> JsonError {
@@ -289,7 +318,21 @@ mod tests {
 
     #[test]
     fn rejects_bad_documents_with_a_position() {
-        for bad in ["", "{", "{\"a\" 1}", "[1,]", "{\"a\":1}x", "[1 2]", "nul", "{\"a\":1,}", "\"\0\""] {
+        assert_eq!(parse("{\"a\": \"x/y\" }").unwrap().get("a").and_then(Value::as_str), Some("x/y"));
+        assert_eq!(parse(&"//\n".repeat(30_000)).unwrap_err().reason, "comments are not JSON");
+        for bad in [
+            "",
+            "{",
+            "{\"a\" 1}",
+            "/* c */ {}",
+            "{\"a\":1} // c",
+            "[1,]",
+            "{\"a\":1}x",
+            "[1 2]",
+            "nul",
+            "{\"a\":1,}",
+            "\"\0\"",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
         let e = parse("{\n  \"a\": ?\n}").unwrap_err();

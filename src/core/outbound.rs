@@ -84,6 +84,7 @@ impl OutboundQueue {
         // Keep acceptance order even when records arrive out of order (replay).
         let pos = queue.iter().position(|s| *s > seq).unwrap_or(queue.len());
         queue.insert(pos, seq);
+        let verify_since = record.outbound.as_ref().and_then(|o| o.unconfirmed_ms);
         self.entries.insert(
             seq,
             Entry {
@@ -92,7 +93,7 @@ impl OutboundQueue {
                 not_before: None,
                 attempts: 0,
                 sms_failed_retried: false,
-                verify_since: None,
+                verify_since,
                 started_ms: 0,
             },
         );
@@ -111,6 +112,15 @@ impl OutboundQueue {
     /// Calls in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// The messages whose send is in flight, with the wall time each send began.
+    pub fn sending(&self) -> Vec<(u64, u64)> {
+        self.in_flight
+            .values()
+            .filter(|(_, k)| *k == JobKind::Send)
+            .filter_map(|(seq, _)| Some((*seq, self.entries.get(seq)?.started_ms)))
+            .collect()
     }
 
     /// Sends in flight.

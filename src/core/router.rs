@@ -67,6 +67,16 @@ pub fn route(config: &Config, msg: &Message) -> Route {
         ));
     };
     let Some(address) = ContactAddress::parse(local) else {
+        // A real number VoIP.ms cannot reach (another country, a short code) is not a
+        // malformed address: xmpp.md §8.7.
+        let number = local.split('%').next().unwrap_or(local);
+        if is_phone_number(number) {
+            return Route::Reject(ErrorSpec::new(
+                "item-not-found",
+                "cancel",
+                "VoIP.ms can only text US and Canadian numbers (+1NXXNXXXXXX)",
+            ));
+        }
         return Route::Reject(ErrorSpec::new(
             "jid-malformed",
             "modify",
@@ -109,6 +119,13 @@ pub fn route(config: &Config, msg: &Message) -> Route {
         Err(PlanError::Empty) => Route::Drop("no body"),
         Err(e) => Route::Reject(ErrorSpec::new("not-acceptable", "modify", e.to_string())),
     }
+}
+
+/// An E.164 number (`+` and 8–15 digits) or a short code (3–8 digits).
+fn is_phone_number(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    let len_ok = if s.starts_with('+') { (8..=15).contains(&digits.len()) } else { (3..=8).contains(&digits.len()) };
+    len_ok && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The text to send: the body without the media URLs it repeats. XEP-0363 clients put the URL in
@@ -239,7 +256,7 @@ mod tests {
         );
         assert_eq!(
             reject(route(&c, &msg("alice@example.com/x", "+442079460958@sms.example.com", Some("hi")))),
-            ("jid-malformed".into(), "modify".into())
+            ("item-not-found".into(), "cancel".into())
         );
         let mut group = msg("alice@example.com/x", "sms.example.com", Some("hi"));
         group.addresses = 2;

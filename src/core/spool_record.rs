@@ -84,6 +84,10 @@ pub struct Outbound {
     /// Set when the message has failed for good: the error still owed to the sender.
     #[nserde(default)]
     pub bounce: Option<Bounce>,
+    /// A send of the next part was in flight when the gateway stopped (wall ms when it began):
+    /// after a restart, VoIP.ms is asked whether it went out before it is sent again.
+    #[nserde(default)]
+    pub unconfirmed_ms: Option<u64>,
 }
 
 /// One send of an outbound message.
@@ -272,6 +276,7 @@ mod tests {
                 next_part: 0,
                 receipt: true,
                 bounce: None,
+                unconfirmed_ms: None,
             }),
             unrouted: None,
         }

@@ -32,11 +32,14 @@ fn sending_from_someone_elses_did_is_refused() {
 }
 
 #[test]
-fn a_number_that_is_not_nanp_is_malformed() {
+fn numbers_voipms_cannot_reach_and_addresses_that_are_not_numbers() {
     let mut env = TestEnv::new("bad-number");
     let (_gw, mut peer) = env.start_online();
     peer.send(&chat("alice@example.com/phone", "+442079460958", "n1", "hello London"));
     let (cond, kind, _) = peer.expect_error("n1");
+    assert_eq!((cond.as_str(), kind.as_str()), ("item-not-found", "cancel"));
+    peer.send(&chat("alice@example.com/phone", "pizza", "n0", "hello?"));
+    let (cond, kind, _) = peer.expect_error("n0");
     assert_eq!((cond.as_str(), kind.as_str()), ("jid-malformed", "modify"));
     peer.send(&format!("<message type='chat' id='n2' from='alice@example.com/phone' to='{DOMAIN}'><body>to the gateway</body></message>"));
     let (cond, _, _) = peer.expect_error("n2");

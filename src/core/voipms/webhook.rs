@@ -14,6 +14,8 @@ use std::fmt;
 const MAX_RECIPIENTS: usize = 16;
 /// VoIP.ms MMS carry at most 3 media; 10 leaves room without letting a body fan out widely.
 const MAX_MEDIA: usize = 10;
+/// Telnyx event types for messages we sent (their status reports), never received messages.
+const OTHER_EVENTS: [&str; 3] = ["message.sent", "message.finalized", "message.failed"];
 /// A media URL longer than this is not a URL we will forward.
 const MAX_URL_BYTES: usize = 2048;
 
@@ -85,15 +87,18 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let text = std::str::from_utf8(body).map_err(|_| WebhookError::NotJson("not UTF-8".into()))?;
     let root = json::parse(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
     let data = root.get("data").filter(|d| d.as_object().is_some()).ok_or(WebhookError::Missing("data"))?;
+    // Both fields are unverified Telnyx analogues (voipms.md §8.1): only values that clearly
+    // describe something other than a received message are ignored; anything unknown is
+    // delivered, since dropping a real text after answering `200 ok` would lose it for good.
     if let Some(event) = data.get("event_type").and_then(Value::as_str) {
-        if event != "message.received" {
+        if OTHER_EVENTS.contains(&event) {
             return Ok(WebhookEvent::Ignored(format!("event_type {event}")));
         }
     }
     let payload =
         data.get("payload").filter(|p| p.as_object().is_some()).ok_or(WebhookError::Missing("data.payload"))?;
     if let Some(direction) = payload.get("direction").and_then(Value::as_str) {
-        if direction != "inbound" {
+        if direction.eq_ignore_ascii_case("outbound") {
             return Ok(WebhookEvent::Ignored(format!("direction {direction}")));
         }
     }
@@ -214,6 +219,14 @@ mod tests {
     fn other_events_are_ignored_not_refused() {
         let body = r#"{"data":{"event_type":"message.sent","payload":{}}}"#;
         assert_eq!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored("event_type message.sent".into())));
+        // An unknown event type or direction is delivered: answering 200 and dropping it
+        // would lose a real text if VoIP.ms's values differ from Telnyx's.
+        for (event, direction) in [("message.incoming", "inbound"), ("message.received", "incoming")] {
+            let body = format!(
+                r#"{{"data":{{"event_type":"{event}","payload":{{"direction":"{direction}","from":{{"phone_number":"4385556789"}},"to":[{{"phone_number":"5145551234"}}],"text":"x"}}}}}}"#
+            );
+            assert!(matches!(parse(body.as_bytes()), Ok(WebhookEvent::Message(_))), "{event} {direction}");
+        }
         let body = r#"{"data":{"payload":{"direction":"outbound","from":{"phone_number":"4385556789"},"to":[{"phone_number":"5145551234"}]}}}"#;
         assert!(matches!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored(_))));
     }

@@ -30,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const RECONNECT_BASE: Duration = Duration::from_secs(1);
 /// Longest reconnect delay.
 const RECONNECT_CAP: Duration = Duration::from_secs(60);
+/// How long a clean close waits for the server's `</stream:stream>`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A session that stayed up this long resets the back-off.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
@@ -48,11 +50,24 @@ pub enum SessionEvent {
 
 #[derive(Debug)]
 enum State {
-    Idle { reconnect_at: Option<Instant> },
+    Idle {
+        reconnect_at: Option<Instant>,
+    },
     Connecting,
-    AwaitHeader { deadline: Instant },
-    AwaitHandshake { deadline: Instant },
-    Online { since: Instant },
+    AwaitHeader {
+        deadline: Instant,
+    },
+    AwaitHandshake {
+        deadline: Instant,
+    },
+    Online {
+        since: Instant,
+    },
+    /// Shutting down: we sent `</stream:stream>` and read on until the server's, so that
+    /// nothing it already handed us is lost.
+    Closing {
+        deadline: Instant,
+    },
     Stopped,
 }
 
@@ -68,6 +83,9 @@ pub struct Session {
     state: State,
     attempt: u32,
     next_ping: u64,
+    /// Random per stream: ping ids cannot be guessed, so an answer cannot be forged by another
+    /// XMPP user to confirm deliveries the server never saw.
+    nonce: String,
     /// Pings in flight: (number, deadline), oldest first.
     pings: VecDeque<(u64, Instant)>,
     last_ping_at: Option<Instant>,
@@ -86,6 +104,7 @@ impl Session {
             state: State::Idle { reconnect_at: None },
             attempt: 0,
             next_ping: 0,
+            nonce: String::new(),
             pings: VecDeque::new(),
             last_ping_at: None,
         }
@@ -114,11 +133,12 @@ impl Session {
     }
 
     /// The TCP connection is up: open the stream.
-    pub fn connected(&mut self, now: Instant, out: &mut Outbox) {
+    pub fn connected(&mut self, now: Instant, out: &mut Outbox, rng: &mut Rng) {
         if !matches!(self.state, State::Connecting) {
             out.push_back(Action::XmppClose);
             return;
         }
+        self.nonce = format!("{:016x}", rng.next_u64());
         self.framer.reset();
         self.ctx = NsContext::component();
         self.pings.clear();
@@ -137,6 +157,10 @@ impl Session {
     pub fn closed(&mut self, now: Instant, reason: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
         match self.state {
             State::Idle { .. } | State::Stopped | State::Connecting => Vec::new(),
+            State::Closing { .. } => {
+                self.state = State::Stopped;
+                vec![SessionEvent::Offline]
+            }
             _ => self.fail(now, Level::Warn, &format!("XMPP connection lost: {reason}"), false, out, rng),
         }
     }
@@ -211,6 +235,11 @@ impl Session {
                 self.state = State::AwaitHandshake { deadline };
                 Ok(None)
             }
+            Frame::StreamEnd if matches!(self.state, State::Closing { .. }) => {
+                out.push_back(Action::XmppClose);
+                self.state = State::Stopped;
+                Err(vec![SessionEvent::Offline])
+            }
             Frame::StreamEnd => {
                 out.push_back(Action::XmppWrite("</stream:stream>".into()));
                 Err(self.fail(now, Level::Warn, "the XMPP server closed the stream", true, out, rng))
@@ -243,7 +272,7 @@ impl Session {
                     State::AwaitHandshake { .. } => {
                         Err(self.protocol_error(now, &format!("<{}/> before the handshake", element.name()), out, rng))
                     }
-                    State::Online { .. } => {
+                    State::Online { .. } | State::Closing { .. } => {
                         if let Some(n) = self.ping_answer(&element) {
                             return Ok(Some(SessionEvent::PingAnswered(n)));
                         }
@@ -260,7 +289,13 @@ impl Session {
         if !e.is("iq", ns::COMPONENT) || !matches!(e.get_attr("type"), Some("result" | "error")) {
             return None;
         }
-        let n: u64 = e.get_attr("id")?.strip_prefix("ping-")?.parse().ok()?;
+        // Only the server we pinged may answer (any user could send an iq result to us).
+        let from = e.get_attr("from")?;
+        if !from.eq_ignore_ascii_case(&self.ping_to) {
+            return None;
+        }
+        let rest = e.get_attr("id")?.strip_prefix("ping-")?;
+        let n: u64 = rest.strip_prefix(self.nonce.as_str())?.strip_prefix('-')?.parse().ok()?;
         let pos = self.pings.iter().position(|(p, _)| *p == n)?;
         self.pings.remove(pos);
         Some(n)
@@ -311,8 +346,15 @@ impl Session {
         out: &mut Outbox,
         rng: &mut Rng,
     ) -> Vec<SessionEvent> {
-        if matches!(self.state, State::Stopped) {
-            return Vec::new();
+        match self.state {
+            State::Stopped => return Vec::new(),
+            State::Closing { .. } => {
+                // Shutting down anyway: no reconnect.
+                out.push_back(Action::XmppClose);
+                self.state = State::Stopped;
+                return vec![SessionEvent::Offline];
+            }
+            _ => {}
         }
         let was_online = match self.state {
             State::Online { since } => {
@@ -353,7 +395,7 @@ impl Session {
         }
         self.next_ping += 1;
         let n = self.next_ping;
-        out.push_back(Action::XmppWrite(build::ping(&self.domain, &self.ping_to, &format!("ping-{n}"))));
+        out.push_back(Action::XmppWrite(build::ping(&self.domain, &self.ping_to, &format!("ping-{}-{n}", self.nonce))));
         self.pings.push_back((n, now + self.ping_timeout()));
         self.last_ping_at = Some(now);
         Some(n)
@@ -368,12 +410,14 @@ impl Session {
                 Vec::new()
             }
             State::AwaitHeader { deadline } | State::AwaitHandshake { deadline } if now >= deadline => {
+                out.push_back(Action::XmppWrite("</stream:stream>".into()));
                 self.fail(now, Level::Warn, "the XMPP server did not complete the handshake in time", true, out, rng)
             }
             State::Online { .. } => {
                 if let Some((_, deadline)) = self.pings.front() {
                     if now >= *deadline {
                         let secs = self.ping_timeout().as_secs();
+                        out.push_back(Action::XmppWrite("</stream:stream>".into()));
                         return self.fail(
                             now,
                             Level::Warn,
@@ -390,8 +434,18 @@ impl Session {
                 }
                 Vec::new()
             }
+            State::Closing { deadline } if now >= deadline => {
+                out.push_back(Action::XmppClose);
+                self.state = State::Stopped;
+                vec![SessionEvent::Offline]
+            }
             _ => Vec::new(),
         }
+    }
+
+    /// Whether the session has ended for good (after [`Session::shutdown`]).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.state, State::Stopped)
     }
 
     /// When [`Session::timeout`] next needs to run.
@@ -403,19 +457,28 @@ impl Session {
                 Some((_, deadline)) => Some(*deadline),
                 None => self.last_ping_at.map(|t| t + self.keepalive),
             },
+            State::Closing { deadline } => Some(deadline),
             State::Connecting | State::Stopped => None,
         }
     }
 
-    /// Close the stream cleanly for shutdown (XEP-0114 has no other goodbye).
-    pub fn shutdown(&mut self, out: &mut Outbox) {
+    /// Close the stream cleanly for shutdown (XEP-0114 has no other goodbye): send
+    /// `</stream:stream>` and keep reading until the server's own, EOF, or [`CLOSE_TIMEOUT`],
+    /// since the server may already have handed us stanzas it now considers delivered.
+    pub fn shutdown(&mut self, now: Instant, out: &mut Outbox) {
         match self.state {
-            State::Online { .. } | State::AwaitHeader { .. } | State::AwaitHandshake { .. } => {
+            State::Online { .. } => {
+                out.push_back(Action::XmppWrite("</stream:stream>".into()));
+                self.state = State::Closing { deadline: now + CLOSE_TIMEOUT };
+                return;
+            }
+            State::AwaitHeader { .. } | State::AwaitHandshake { .. } => {
                 out.push_back(Action::XmppWrite("</stream:stream>".into()));
                 out.push_back(Action::XmppClose);
             }
             State::Connecting => out.push_back(Action::XmppClose),
-            _ => {}
+            State::Closing { .. } => return,
+            State::Idle { .. } | State::Stopped => {}
         }
         self.state = State::Stopped;
     }
