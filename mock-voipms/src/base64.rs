@@ -45,7 +45,7 @@ pub(crate) fn decode(input: &str) -> Option<Vec<u8>> {
     if clean.is_empty() || clean.len() % 4 == 1 {
         return None;
     }
-    if trimmed > 0 && (clean.len() + trimmed) % 4 != 0 {
+    if trimmed > 0 && !(clean.len() + trimmed).is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(clean.len() * 3 / 4);

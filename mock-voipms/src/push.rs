@@ -565,12 +565,13 @@ pub(crate) fn run_job(shared: &Arc<Shared>, job: PushJob) -> DeliveryRecord {
     st.next_delivery_seq += 1;
     st.deliveries.push(record.clone());
     shared.changed.notify_all();
-    if let Some((interval_s, max)) = job.retry {
-        if !acked && max.is_none_or(|m| job.attempt < m) {
-            let due_ms = now + (interval_s as i64).saturating_mul(1000);
-            st.pending.push(PendingPush { due_ms, job: PushJob { attempt: job.attempt + 1, ..job } });
-            shared.retry_cv.notify_all();
-        }
+    if let Some((interval_s, max)) = job.retry
+        && !acked
+        && max.is_none_or(|m| job.attempt < m)
+    {
+        let due_ms = now + (interval_s as i64).saturating_mul(1000);
+        st.pending.push(PendingPush { due_ms, job: PushJob { attempt: job.attempt + 1, ..job } });
+        shared.retry_cv.notify_all();
     }
     record
 }
