@@ -181,10 +181,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
                         Ok(ids) => Some(Event::Spool { ids, result: Ok(()) }),
                         Err(e) => Some(Event::Spool { ids: attempted, result: Err(e.to_string()) }),
                     };
-                    if let Some(event) = event {
-                        if events.send_blocking(event).is_err() {
-                            break;
-                        }
+                    if let Some(event) = event
+                        && events.send_blocking(event).is_err()
+                    {
+                        break;
                     }
                     for w in spool.tidy(false) {
                         logger::line(Level::Warn, &w);

@@ -376,10 +376,10 @@ impl Spool {
     pub fn tidy(&mut self, force: bool) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.seen_unsynced {
-            if let Some(f) = &self.seen_file {
-                if let Err(e) = f.sync_data() {
-                    warnings.push(format!("cannot sync \"{}\": {e}", self.seen_path.display()));
-                }
+            if let Some(f) = &self.seen_file
+                && let Err(e) = f.sync_data()
+            {
+                warnings.push(format!("cannot sync \"{}\": {e}", self.seen_path.display()));
             }
             self.seen_unsynced = false;
         }
@@ -393,10 +393,10 @@ impl Spool {
         for n in &due {
             self.dirty.remove(n);
         }
-        if force || !due.is_empty() {
-            if let Err(e) = self.compact(&due) {
-                warnings.push(format!("{LEFT_BEHIND}: {e}"));
-            }
+        if (force || !due.is_empty())
+            && let Err(e) = self.compact(&due)
+        {
+            warnings.push(format!("{LEFT_BEHIND}: {e}"));
         }
         warnings
     }

@@ -573,11 +573,10 @@ fn jid_map(value: Option<&Value>, component: Option<&str>, errors: &mut Vec<Conf
                 None
             }
         };
-        if let Some(jid) = &jid {
-            if users.iter().any(|u| &u.jid == jid) {
-                errors
-                    .push(ConfigError::Invalid { key: key.clone(), reason: format!("user \"{jid}\" is listed twice") });
-            }
+        if let Some(jid) = &jid
+            && users.iter().any(|u| &u.jid == jid)
+        {
+            errors.push(ConfigError::Invalid { key: key.clone(), reason: format!("user \"{jid}\" is listed twice") });
         }
         let items = match dids_v {
             Value::Array(items) if !items.is_empty() => items.as_slice(),

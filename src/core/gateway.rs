@@ -180,10 +180,10 @@ impl Gateway {
             match record.kind() {
                 Kind::Inbound => {
                     inbound += 1;
-                    if let Some(m) = &record.inbound {
-                        if let Some(id) = &m.voipms_id {
-                            self.seen.insert(id_key(m.mms, id), record.accepted_ms);
-                        }
+                    if let Some(m) = &record.inbound
+                        && let Some(id) = &m.voipms_id
+                    {
+                        self.seen.insert(id_key(m.mms, id), record.accepted_ms);
                     }
                     self.mailbox.add(record, true);
                 }
@@ -351,13 +351,12 @@ impl Gateway {
                 let request =
                     element.is("iq", ns::COMPONENT) && matches!(element.get_attr("type"), Some("get" | "set"));
                 let (from, to, id) = (element.get_attr("from"), element.get_attr("to"), element.get_attr("id"));
-                if let (true, Some(from), Some(to), Some(id)) = (request, from, to, id) {
-                    if Jid::parse(from).is_ok()
-                        && Jid::parse(to).is_ok_and(|j| j.domain() == self.config.xmpp.component)
-                    {
-                        let error = ErrorSpec::new("bad-request", "modify", e.to_string());
-                        self.session.send(build::iq_error(to, from, id, None, &error), &mut self.out);
-                    }
+                if let (true, Some(from), Some(to), Some(id)) = (request, from, to, id)
+                    && Jid::parse(from).is_ok()
+                    && Jid::parse(to).is_ok_and(|j| j.domain() == self.config.xmpp.component)
+                {
+                    let error = ErrorSpec::new("bad-request", "modify", e.to_string());
+                    self.session.send(build::iq_error(to, from, id, None, &error), &mut self.out);
                 }
                 return;
             }

@@ -82,10 +82,11 @@ impl Mailbox {
     }
 
     fn ping_if_needed(&mut self, now: Now, session: &mut Session, out: &mut Outbox) {
-        if self.confirming.is_none() && !self.unpinged.is_empty() {
-            if let Some(n) = session.ping(now.mono, out) {
-                self.confirming = Some((n, std::mem::take(&mut self.unpinged)));
-            }
+        if self.confirming.is_none()
+            && !self.unpinged.is_empty()
+            && let Some(n) = session.ping(now.mono, out)
+        {
+            self.confirming = Some((n, std::mem::take(&mut self.unpinged)));
         }
     }
 

@@ -90,17 +90,17 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     // Both fields are unverified Telnyx analogues (voipms.md §8.1): only values that clearly
     // describe something other than a received message are ignored; anything unknown is
     // delivered, since dropping a real text after answering `200 ok` would lose it for good.
-    if let Some(event) = data.get("event_type").and_then(Value::as_str) {
-        if OTHER_EVENTS.contains(&event) {
-            return Ok(WebhookEvent::Ignored(format!("event_type {event}")));
-        }
+    if let Some(event) = data.get("event_type").and_then(Value::as_str)
+        && OTHER_EVENTS.contains(&event)
+    {
+        return Ok(WebhookEvent::Ignored(format!("event_type {event}")));
     }
     let payload =
         data.get("payload").filter(|p| p.as_object().is_some()).ok_or(WebhookError::Missing("data.payload"))?;
-    if let Some(direction) = payload.get("direction").and_then(Value::as_str) {
-        if direction.eq_ignore_ascii_case("outbound") {
-            return Ok(WebhookEvent::Ignored(format!("direction {direction}")));
-        }
+    if let Some(direction) = payload.get("direction").and_then(Value::as_str)
+        && direction.eq_ignore_ascii_case("outbound")
+    {
+        return Ok(WebhookEvent::Ignored(format!("direction {direction}")));
     }
     let from_text = payload
         .get("from")
@@ -120,10 +120,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let mut to: Vec<Nanp> = Vec::new();
     for item in to_items {
         let number = item.get("phone_number").and_then(Value::as_text).and_then(|n| Nanp::parse(n.trim()));
-        if let Some(n) = number {
-            if !to.contains(&n) {
-                to.push(n);
-            }
+        if let Some(n) = number
+            && !to.contains(&n)
+        {
+            to.push(n);
         }
     }
     if to.is_empty() {

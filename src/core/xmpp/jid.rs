@@ -72,10 +72,10 @@ impl Jid {
                 return Err(JidError::ForbiddenCharacter(c));
             }
         }
-        if let Some(local) = local {
-            if let Some(c) = local.chars().find(|c| matches!(c, ' ' | '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@')) {
-                return Err(JidError::ForbiddenCharacter(c));
-            }
+        if let Some(local) = local
+            && let Some(c) = local.chars().find(|c| matches!(c, ' ' | '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@'))
+        {
+            return Err(JidError::ForbiddenCharacter(c));
         }
         if let Some(c) = domain.chars().find(|c| matches!(c, ' ' | '@' | '"' | '\'' | '<' | '>' | '&')) {
             return Err(JidError::ForbiddenCharacter(c));

@@ -414,19 +414,19 @@ impl Session {
                 self.fail(now, Level::Warn, "the XMPP server did not complete the handshake in time", true, out, rng)
             }
             State::Online { .. } => {
-                if let Some((_, deadline)) = self.pings.front() {
-                    if now >= *deadline {
-                        let secs = self.ping_timeout().as_secs();
-                        out.push_back(Action::XmppWrite("</stream:stream>".into()));
-                        return self.fail(
-                            now,
-                            Level::Warn,
-                            &format!("no answer to a ping within {secs}s: the XMPP connection is dead"),
-                            true,
-                            out,
-                            rng,
-                        );
-                    }
+                if let Some((_, deadline)) = self.pings.front()
+                    && now >= *deadline
+                {
+                    let secs = self.ping_timeout().as_secs();
+                    out.push_back(Action::XmppWrite("</stream:stream>".into()));
+                    return self.fail(
+                        now,
+                        Level::Warn,
+                        &format!("no answer to a ping within {secs}s: the XMPP connection is dead"),
+                        true,
+                        out,
+                        rng,
+                    );
                 }
                 let due = self.last_ping_at.is_none_or(|t| now >= t + self.keepalive);
                 if self.pings.is_empty() && due {
