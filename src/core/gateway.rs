@@ -663,7 +663,22 @@ impl Gateway {
                 }
                 self.remember(keys, now.wall_ms);
             }
-            Some(Pending::Outbound { record }) => self.outbound.add(record),
+            Some(Pending::Outbound { record }) => {
+                if let Some(o) = &record.outbound {
+                    // The stanza id (the sender's own, made printable) ties this line to the
+                    // message: from here on it cannot be lost.
+                    let id: String = o
+                        .stanza_id
+                        .as_deref()
+                        .unwrap_or("")
+                        .chars()
+                        .filter(|c| c.is_ascii_graphic())
+                        .take(64)
+                        .collect();
+                    log(&mut self.out, Level::Info, format!("message '{id}' from {} is spooled for VoIP.ms", o.sender));
+                }
+                self.outbound.add(record);
+            }
             Some(Pending::Progress { seq }) => self.outbound.synced(seq),
             Some(Pending::Bounce) | None => {}
         }

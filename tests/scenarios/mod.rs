@@ -2,6 +2,7 @@
 
 mod bodyless;
 mod cli;
+mod crash;
 mod long_text;
 mod mms_in;
 mod mms_out;

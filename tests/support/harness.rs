@@ -55,19 +55,25 @@ pub struct TestEnv {
     pub xmpp_extra: String,
     /// Extra members for the `voipms` section.
     pub voipms_extra: String,
+    /// Point the mock's DIDs' webhooks at the gateway (off: only backfill finds messages).
+    pub webhooks: bool,
 }
 
 impl TestEnv {
     pub fn new(tag: &str) -> TestEnv {
-        let voipms =
-            MockVoipms::start(MockConfig::for_tests(&[ALICE_DID, BOB_DID, BOB_DID2]), "127.0.0.1:0".parse().unwrap())
-                .expect("start mock-voipms");
+        TestEnv::with_mock(tag, MockConfig::for_tests(&[ALICE_DID, BOB_DID, BOB_DID2]))
+    }
+
+    /// With a mock configured by the test (its DIDs must include ALICE_DID, BOB_DID, BOB_DID2).
+    pub fn with_mock(tag: &str, mock: MockConfig) -> TestEnv {
+        let voipms = MockVoipms::start(mock, "127.0.0.1:0".parse().unwrap()).expect("start mock-voipms");
         TestEnv {
             dir: TempDir::new(tag),
             xmpp: XmppServer::bind(DOMAIN, SECRET),
             voipms,
             xmpp_extra: String::new(),
             voipms_extra: String::new(),
+            webhooks: true,
         }
     }
 
@@ -103,7 +109,7 @@ impl TestEnv {
         let gw = Gateway::spawn(&self.config_path());
         for did in [ALICE_DID, BOB_DID, BOB_DID2] {
             let mut d = DidConfig::new(did);
-            d.webhook_enabled = true;
+            d.webhook_enabled = self.webhooks;
             d.webhook = gw.webhook_url();
             self.voipms.set_did(d);
         }
