@@ -24,6 +24,10 @@ struct Sim {
     gw: Gateway,
     now: Now,
     log: Vec<String>,
+    /// Play a live server during `advance`: answer the gateway's pings.
+    pong: bool,
+    /// Pings written and not yet answered.
+    unanswered: Vec<Action>,
 }
 
 impl Sim {
@@ -37,6 +41,8 @@ impl Sim {
             gw: Gateway::new(config, "boot", 1),
             now: Now { mono: Instant::now(), wall_ms: 1_753_043_056_000 },
             log: Vec::new(),
+            pong: true,
+            unanswered: Vec::new(),
         }
     }
 
@@ -46,6 +52,9 @@ impl Sim {
             if let Action::Log(_, line) = &a {
                 self.log.push(line.clone());
             } else {
+                if matches!(&a, Action::XmppWrite(w) if w.contains("urn:xmpp:ping")) {
+                    self.unanswered.push(a.clone());
+                }
                 out.push(a);
             }
         }
@@ -61,6 +70,7 @@ impl Sim {
     fn advance(&mut self, d: Duration) -> Vec<Action> {
         let end = self.now.after(d);
         let mut out = Vec::new();
+        out.extend(self.pong_all());
         while let Some(t) = self.gw.poll_timeout() {
             if t > end.mono {
                 break;
@@ -68,7 +78,9 @@ impl Sim {
             let step = t.saturating_duration_since(self.now.mono);
             self.now = self.now.after(step);
             self.gw.handle_timeout(self.now);
-            out.extend(self.drain());
+            let actions = self.drain();
+            out.extend(actions);
+            out.extend(self.pong_all());
         }
         self.now = Now { mono: end.mono, wall_ms: end.wall_ms };
         out
@@ -111,6 +123,16 @@ impl Sim {
         let ids: Vec<String> = spooled(actions).iter().map(|r| r.id.clone()).collect();
         assert!(!ids.is_empty(), "nothing was spooled: {actions:?}");
         self.input(Input::SpoolSynced(ids))
+    }
+
+    /// Answer every outstanding ping (and the ones those answers cause), as a live server would.
+    fn pong_all(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        while self.pong && !self.unanswered.is_empty() {
+            let pings = std::mem::take(&mut self.unanswered);
+            out.extend(self.answer_pings(&pings));
+        }
+        out
     }
 
     fn answer_pings(&mut self, actions: &[Action]) -> Vec<Action> {
@@ -165,6 +187,7 @@ fn success() -> CallOutcome {
 #[test]
 fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     let mut sim = Sim::new();
+    sim.pong = false;
     sim.online();
     assert!(sim.gw.stats().online);
     // Idle for the keepalive interval: a ping to the users' server.
@@ -452,4 +475,329 @@ fn a_malformed_iq_request_gets_bad_request() {
     let a =
         sim.bytes("<iq type='get' id='q2' from='bad jid@x' to='sms.example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
     assert!(writes(&a).is_empty(), "cannot be addressed: no answer");
+}
+
+fn status(s: &str) -> CallOutcome {
+    CallOutcome::Response { status: 200, body: format!(r#"{{"status":"{s}"}}"#) }
+}
+
+fn http(code: u16) -> CallOutcome {
+    CallOutcome::Response { status: code, body: String::new() }
+}
+
+/// Send one chat from alice to `to` and return the first call it makes.
+fn send_one(sim: &mut Sim, to: &str, id: &str, body: &str) -> (u64, Request) {
+    let a = sim.chat("alice@example.com/phone", to, id, body);
+    let a = sim.sync_all(&a);
+    calls(&a).remove(0)
+}
+
+#[test]
+fn transient_failures_are_retried_with_growing_back_off_until_they_succeed() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let mut gaps = Vec::new();
+    for outcome in [http(503), http(500), CallOutcome::NotSent("refused".into()), status("method_maintenance")] {
+        let a = sim.input(Input::VoipmsResult { job, outcome });
+        assert!(writes(&a).is_empty(), "no error to the sender yet: {a:?}");
+        let start = sim.now.mono;
+        let mut next = None;
+        for _ in 0..400 {
+            let a = sim.advance(Duration::from_millis(250));
+            if let Some((j, _)) = calls(&a).into_iter().next() {
+                next = Some(j);
+                break;
+            }
+        }
+        job = next.expect("a retry");
+        gaps.push(sim.now.mono - start);
+    }
+    // Equal jitter around 2 s, 4 s, 8 s, 16 s: each at least half its nominal delay.
+    for (n, gap) in gaps.iter().enumerate() {
+        let nominal = Duration::from_secs(2 << n);
+        assert!(*gap >= nominal / 2 && *gap <= nominal + Duration::from_millis(250), "retry {n}: {gap:?}");
+    }
+    let a = sim.input(Input::VoipmsResult { job, outcome: success() });
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+}
+
+#[test]
+fn retries_stop_after_the_configured_time_with_an_error() {
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""backfill_interval_secs": 0"#, r#""backfill_interval_secs": 0, "retry_for_secs": 600"#),
+    );
+    sim.online();
+    let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let mut bounced = None;
+    for _ in 0..100 {
+        let a = sim.input(Input::VoipmsResult { job, outcome: http(502) });
+        if let Some(w) = writes(&a).into_iter().find(|w| w.contains("type='error'")) {
+            bounced = Some(w);
+            break;
+        }
+        let a = sim.advance(Duration::from_secs(301));
+        job = calls(&a).first().expect("a retry").0;
+    }
+    let w = bounced.expect("an error after ten minutes");
+    assert!(w.contains("id='m1'") && w.contains("remote-server-timeout") && w.contains("type='wait'"), "{w}");
+    assert!(w.contains("gave up after trying for 10 minute(s)"), "{w}");
+    assert!(sim.now.wall_ms - 1_753_043_056_000 >= 600_000);
+}
+
+#[test]
+fn a_failing_number_holds_back_its_own_later_messages_but_not_other_numbers() {
+    let mut sim = Sim::new();
+    sim.online();
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "first"));
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a2", "second"));
+    let a = sim.sync_all(&all);
+    let (job, _) = calls(&a)[0].clone();
+    assert_eq!(calls(&a).len(), 1);
+    let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    assert!(calls(&a).is_empty(), "'second' waits behind the failing 'first'");
+    // Another number goes straight through meanwhile.
+    let (other, r) = send_one(&mut sim, "+15557776666", "b1", "elsewhere");
+    assert_eq!(message_text(&r), "elsewhere");
+    sim.input(Input::VoipmsResult { job: other, outcome: success() });
+    let a = sim.advance(Duration::from_secs(3));
+    let c = calls(&a);
+    assert_eq!(c.iter().map(|(_, r)| message_text(r)).collect::<Vec<_>>(), vec!["first".to_string()]);
+    let a = sim.input(Input::VoipmsResult { job: c[0].0, outcome: success() });
+    assert_eq!(calls(&a).iter().map(|(_, r)| message_text(r)).collect::<Vec<_>>(), vec!["second".to_string()]);
+}
+
+#[test]
+fn permanent_failures_bounce_at_once_without_retry() {
+    for (s, condition, kind) in [
+        ("invalid_dst", "item-not-found", "cancel"),
+        ("sms_toolong", "not-acceptable", "modify"),
+        ("message_empty", "not-acceptable", "modify"),
+        ("invalid_credentials", "service-unavailable", "cancel"),
+        ("ip_not_enabled", "service-unavailable", "cancel"),
+        ("non_sufficient_funds", "service-unavailable", "cancel"),
+        ("missing_method", "internal-server-error", "cancel"),
+        ("brand_new_status", "undefined-condition", "cancel"),
+    ] {
+        let mut sim = Sim::new();
+        sim.online();
+        let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+        let a = sim.input(Input::VoipmsResult { job, outcome: status(s) });
+        let w = writes(&a);
+        assert!(w[0].contains(condition) && w[0].contains(&format!("type='{kind}'")) && w[0].contains(s), "{s}: {w:?}");
+        assert!(calls(&sim.advance(Duration::from_secs(3600))).is_empty(), "{s} is not retried");
+    }
+}
+
+#[test]
+fn sms_failed_gets_one_more_try_then_recipient_unavailable() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("sms_failed") });
+    assert!(writes(&a).is_empty());
+    let a = sim.advance(Duration::from_secs(30));
+    let job = calls(&a)[0].0;
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("sms_failed") });
+    assert!(writes(&a)[0].contains("recipient-unavailable"), "{a:?}");
+}
+
+#[test]
+fn the_rate_limit_pauses_every_call_for_a_minute() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "one");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("api_limit_exceeded") });
+    assert!(writes(&a).is_empty());
+    // A message to another number waits too: the limit is the account's.
+    let a = sim.chat("alice@example.com/phone", "+15557776666", "m2", "two");
+    let a = sim.sync_all(&a);
+    assert!(calls(&a).is_empty(), "paused");
+    assert!(calls(&sim.advance(Duration::from_secs(59))).is_empty());
+    let a = sim.advance(Duration::from_secs(12));
+    assert_eq!(calls(&a).len(), 2, "both go after the pause");
+}
+
+#[test]
+fn the_daily_quota_bounces_at_once_closes_sending_until_eastern_midnight_then_probes() {
+    let mut sim = Sim::new();
+    sim.online();
+    // 2025-07-20 20:24:16 UTC is 16:24:16 EDT: the cap resets at 04:00 UTC, 7 h 35 min later.
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "q1", "one"));
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "q2", "queued behind"));
+    let a = sim.sync_all(&all);
+    let job = calls(&a)[0].0;
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("limit_reached") });
+    let w = writes(&a);
+    assert_eq!(w.iter().filter(|w| w.contains("type='error'")).count(), 2, "the queued one bounces too: {w:?}");
+    assert!(w[0].contains("resource-constraint") && w[0].contains("type='wait'"));
+    assert!(w[0].contains("daily sending limit") && w[0].contains("7 h 35 min"), "{}", w[0]);
+    // While closed, a new message is refused at once and VoIP.ms is not called.
+    let a = sim.chat("alice@example.com/phone", "+15557776666", "q3", "later");
+    assert!(spooled(&a).is_empty() && calls(&a).is_empty());
+    assert!(writes(&a)[0].contains("id='q3'") && writes(&a)[0].contains("daily sending limit"));
+    // After midnight Eastern: one probe at a time.
+    sim.advance(Duration::from_secs(7 * 3600 + 36 * 60));
+    assert!(sim.gw.stats().online, "{:?}", sim.log);
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "p1", "probe"));
+    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "p2", "other number"));
+    let a = sim.sync_all(&all);
+    let c = calls(&a);
+    assert_eq!(c.len(), 1, "only a probe: {c:?}");
+    // The probe hits the cap again: closed for another hour.
+    let a = sim.input(Input::VoipmsResult { job: c[0].0, outcome: status("limit_reached") });
+    assert!(writes(&a).iter().any(|w| w.contains("about 1 h 0 min") || w.contains("60 min")), "{:?}", writes(&a));
+    sim.advance(Duration::from_secs(3601));
+    let (job, _) = send_one(&mut sim, "+15559998888", "p3", "probe again");
+    let a = sim.input(Input::VoipmsResult { job, outcome: success() });
+    assert!(removed(&a).len() == 1);
+    // Open again: several at once.
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15552221111", "o1", "a"));
+    all.extend(sim.chat("alice@example.com/phone", "+15553334445", "o2", "b"));
+    let a = sim.sync_all(&all);
+    assert_eq!(calls(&a).len(), 2, "{a:?} {:?}", sim.log);
+}
+
+#[test]
+fn a_lost_answer_is_looked_up_and_resent_only_if_it_did_not_go_out() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hello");
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NoAnswer("timeout".into()) });
+    assert!(writes(&a).is_empty());
+    let a = sim.advance(Duration::from_secs(3));
+    let (job, lookup) = calls(&a).remove(0);
+    assert_eq!(lookup.method(), "getSMS");
+    let params = lookup.params();
+    assert!(params.contains(&("type", "0".into())) && params.contains(&("contact", "5559998888".into())), "{params:?}");
+    // Not there: send again.
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("no_sms") });
+    let (job, again) = calls(&a).remove(0);
+    assert_eq!(again.method(), "sendSMS");
+    // Lost again; this time the lookup finds it: done, not sent a third time.
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NoAnswer("reset".into()) });
+    let a = sim.advance(Duration::from_secs(5));
+    let (job, _) = calls(&a).remove(0);
+    let row = r#"{"status":"success","sms":[{"id":"9","date":"2025-07-20 16:24:17","type":"0","did":"5552345678","contact":"5559998888","message":"hello"}]}"#;
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: row.into() } });
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+    // An older identical text does not count as this one.
+    let (job, _) = send_one(&mut sim, "+15559998888", "m2", "hello");
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NoAnswer("timeout".into()) });
+    let a = sim.advance(Duration::from_secs(5));
+    let (job, _) = calls(&a).remove(0);
+    let old = r#"{"status":"success","sms":[{"id":"8","date":"2025-07-20 15:00:00","type":"0","did":"5552345678","contact":"5559998888","message":"hello"}]}"#;
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: old.into() } });
+    assert_eq!(calls(&a)[0].1.method(), "sendSMS", "resent");
+}
+
+#[test]
+fn a_repeated_webhook_is_delivered_once_even_while_the_first_is_being_written() {
+    let mut sim = Sim::new();
+    sim.online();
+    let first = sim.webhook(1, "5552345678", "once", &[]);
+    // Same VoIP.ms id (token 1 → id v1) while the first is not yet on disk.
+    let message = InboundMessage {
+        id: Some("v1".into()),
+        from: Sender::Nanp(Nanp::parse("5559998888").unwrap()),
+        to: vec![Nanp::parse("5552345678").unwrap()],
+        text: "once".into(),
+        media: vec![],
+        received_at: None,
+        mms: false,
+    };
+    let a = sim.input(Input::Webhook { token: 2, message: message.clone() });
+    assert!(spooled(&a).is_empty() && !a.iter().any(|x| matches!(x, Action::WebhookReply { .. })));
+    let a = sim.sync_all(&first);
+    assert!(a.contains(&Action::WebhookReply { token: 1, reply: WebhookReply::Accepted }));
+    assert!(a.contains(&Action::WebhookReply { token: 2, reply: WebhookReply::Accepted }));
+    assert_eq!(writes(&a).iter().filter(|w| w.contains("<body>once</body>")).count(), 1);
+    assert!(a.iter().any(|x| matches!(x, Action::SeenAppend(lines) if lines.contains("sms:v1"))), "remembered durably");
+    // Later, after delivery: still a duplicate.
+    let a = sim.input(Input::Webhook { token: 3, message });
+    assert_eq!(a, vec![Action::WebhookReply { token: 3, reply: WebhookReply::Accepted }]);
+}
+
+#[test]
+fn seen_messages_survive_a_restart() {
+    let mut first = Sim::new();
+    first.online();
+    let a = first.webhook(1, "5552345678", "once", &[]);
+    let a = first.sync_all(&a);
+    let log: String =
+        a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
+    let mut sim = Sim::new();
+    sim.gw.restore(vec![], &log, sim.now);
+    sim.online();
+    let a = sim.webhook(1, "5552345678", "once", &[]);
+    assert_eq!(a, vec![Action::WebhookReply { token: 1, reply: WebhookReply::Accepted }]);
+}
+
+const BACKFILL: &str = r#""backfill_interval_secs": 600"#;
+
+fn rows_body(rows: &[(&str, &str, &str, &str)]) -> CallOutcome {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|(id, date, contact, text)| {
+            format!(r#"{{"id":"{id}","date":"{date}","type":"1","did":"5552345678","contact":"{contact}","message":"{text}"}}"#)
+        })
+        .collect();
+    CallOutcome::Response { status: 200, body: format!(r#"{{"status":"success","sms":[{}]}}"#, items.join(",")) }
+}
+
+#[test]
+fn backfill_delivers_what_the_webhook_missed_once_with_voipms_time() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    // The cursor says we looked until 16:00 EDT; now is 16:24:16 EDT.
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
+    sim.gw.start(sim.now);
+    let a = sim.drain();
+    let lists = calls(&a);
+    assert_eq!(lists.len(), 3, "one list per DID: {lists:?}");
+    assert_eq!(lists[0].1.method(), "getMMS");
+    assert!(lists[0].1.params().contains(&("all_messages", "1".into())));
+    sim.connect();
+    let rows = rows_body(&[
+        ("100000007", "2025-07-20 16:10:00", "5559998888", "missed by the webhook"),
+        ("100000006", "2025-07-20 15:30:00", "5559998888", "before the cursor"),
+        ("100000008", "2025-07-20 16:23:30", "5559998888", "too recent: the webhook may still come"),
+    ]);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows.clone() });
+    let records = spooled(&a);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let a = sim.sync_all(&a);
+    let w = writes(&a);
+    assert!(w[0].contains("missed by the webhook") && w[0].contains("stamp='2025-07-20T20:10:00.000Z'"), "{w:?}");
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+    // The next run finds the same row again: not delivered twice.
+    let a = sim.advance(Duration::from_secs(601));
+    let lists = calls(&a);
+    assert_eq!(lists.len(), 3);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows });
+    let again = spooled(&a);
+    assert_eq!(again.len(), 1, "only the row that was too recent last time: {again:?}");
+    assert_eq!(again[0].inbound.as_ref().unwrap().text, "too recent: the webhook may still come");
+}
+
+#[test]
+fn backfill_matches_a_webhook_message_by_content_when_ids_differ() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    // The webhook brings it (id v1) ...
+    let a = sim.webhook(1, "5552345678", "hello there", &[]);
+    sim.sync_all(&a);
+    // ... and the list shows it under another id, dated when it came (a minute earlier here).
+    let row = rows_body(&[("555", "2025-07-20 16:23:16", "5559998888", "hello there")]);
+    sim.advance(Duration::from_secs(150));
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: row });
+    assert!(spooled(&a).is_empty(), "matched by sender, DID, text and time: {a:?}");
 }
