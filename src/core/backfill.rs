@@ -119,6 +119,7 @@ impl Backfill {
     }
 
     /// A call of ours finished.
+    /// `seen` tells rows already delivered, which need no further call.
     pub fn result(
         &mut self,
         job: u64,
@@ -126,6 +127,7 @@ impl Backfill {
         now: Now,
         next_job: &mut u64,
         out: &mut Outbox,
+        seen: &dyn Fn(&Row) -> bool,
     ) -> Vec<Progress> {
         let Some(job) = self.jobs.remove(&job) else {
             return Vec::new();
@@ -143,7 +145,7 @@ impl Backfill {
                             continue;
                         };
                         let at_ms = (at.max(0) as u64) * 1000;
-                        if at_ms < run.from_ms || at_ms > run.until_ms {
+                        if at_ms < run.from_ms || at_ms > run.until_ms || seen(&row) {
                             continue;
                         }
                         if row.mms && row.media.is_empty() {
@@ -165,6 +167,11 @@ impl Backfill {
             Job::Media { did, mut row, at_ms } => match api::media(outcome) {
                 Ok(media) => {
                     row.media = media;
+                    progress.push(Progress::Found(Found { did, row, at_ms }));
+                }
+                // Not an MMS id: an SMS listed with (empty) media columns by `all_messages=1`.
+                Err(f) if f.status == "invalid_id" => {
+                    row.mms = false;
                     progress.push(Progress::Found(Found { did, row, at_ms }));
                 }
                 Err(f) => {

@@ -21,7 +21,7 @@ use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, fingerprint, id_key};
 use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
 use crate::core::time::{Now, next_eastern_midnight};
-use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, classify};
+use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, Row, classify};
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
 use crate::core::xmpp::element::Element;
@@ -725,7 +725,10 @@ impl Gateway {
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
         if self.backfill.owns(job) {
-            for progress in self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out) {
+            let seen = &self.seen;
+            let is_seen = |row: &Row| seen.contains(&id_key(true, &row.id)) || seen.contains(&id_key(false, &row.id));
+            let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
+            for progress in progress {
                 match progress {
                     Progress::Found(found) => self.backfill_found(now, found),
                     Progress::Done { complete: true, until_ms } => {

@@ -1,19 +1,25 @@
 //! One file per feature.
 
+mod backfill;
 mod bodyless;
 mod cli;
 mod crash;
+mod dedupe;
+mod disk;
 mod long_text;
 mod mms_in;
 mod mms_out;
 mod reconnect;
 mod restart;
 mod second_did;
+mod shutdown;
 mod sms_in;
 mod sms_out;
 mod unauthorised;
 mod voipms_error;
+mod voipms_outage;
 mod webhook_http;
+mod xmpp_outage;
 
 use crate::support::harness::DOMAIN;
 

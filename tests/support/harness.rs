@@ -57,6 +57,8 @@ pub struct TestEnv {
     pub voipms_extra: String,
     /// Point the mock's DIDs' webhooks at the gateway (off: only backfill finds messages).
     pub webhooks: bool,
+    /// Where the gateway connects for XMPP (the peer's address unless a test changes it).
+    pub xmpp_server: SocketAddr,
 }
 
 impl TestEnv {
@@ -67,13 +69,16 @@ impl TestEnv {
     /// With a mock configured by the test (its DIDs must include ALICE_DID, BOB_DID, BOB_DID2).
     pub fn with_mock(tag: &str, mock: MockConfig) -> TestEnv {
         let voipms = MockVoipms::start(mock, "127.0.0.1:0".parse().unwrap()).expect("start mock-voipms");
+        let xmpp = XmppServer::bind(DOMAIN, SECRET);
+        let xmpp_addr = xmpp.addr();
         TestEnv {
             dir: TempDir::new(tag),
-            xmpp: XmppServer::bind(DOMAIN, SECRET),
+            xmpp,
             voipms,
             xmpp_extra: String::new(),
             voipms_extra: String::new(),
             webhooks: true,
+            xmpp_server: xmpp_addr,
         }
     }
 
@@ -94,7 +99,7 @@ impl TestEnv {
   "jid_map": {{ "{ALICE}": ["+1{ALICE_DID}"], "{BOB}": ["+1{BOB_DID}", "+1{BOB_DID2}"] }},
   "state_dir": "{}"
 }}"#,
-            self.xmpp.addr(),
+            self.xmpp_server,
             self.xmpp_extra,
             self.voipms.api_url(),
             self.voipms_extra,

@@ -29,7 +29,12 @@ pub struct XmppServer {
 
 impl XmppServer {
     pub fn bind(domain: &str, secret: &str) -> XmppServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the XMPP peer");
+        XmppServer::bind_at("127.0.0.1:0".parse().unwrap(), domain, secret)
+    }
+
+    /// Listen on a given address (to come back where the gateway keeps trying).
+    pub fn bind_at(addr: SocketAddr, domain: &str, secret: &str) -> XmppServer {
+        let listener = TcpListener::bind(addr).expect("bind the XMPP peer");
         let addr = listener.local_addr().expect("local addr");
         let (tx, incoming) = channel();
         std::thread::spawn(move || {
