@@ -64,6 +64,8 @@ enum Pending {
 #[derive(Debug, Default)]
 struct Quota {
     until_ms: Option<u64>,
+    /// The probe after a reset hit the cap again (the reset time is then a guess).
+    extended: bool,
 }
 
 impl Quota {
@@ -83,6 +85,7 @@ impl Quota {
     /// after a reset hit it again.
     fn hit(&mut self, now_ms: u64) {
         let probing = self.until_ms.is_some_and(|u| now_ms >= u);
+        self.extended = probing;
         let until = if probing {
             now_ms + QUOTA_PROBE_AGAIN_MS
         } else {
@@ -91,17 +94,25 @@ impl Quota {
         self.until_ms = Some(until);
     }
 
+    fn clear(&mut self) {
+        self.until_ms = None;
+        self.extended = false;
+    }
+
     fn error(&self, now_ms: u64) -> ErrorSpec {
         let left = self.until_ms.unwrap_or(now_ms).saturating_sub(now_ms) / 60_000;
         let when =
             if left >= 60 { format!("{} h {} min", left / 60, left % 60) } else { format!("{} min", left.max(1)) };
-        ErrorSpec::new(
-            "resource-constraint",
-            "wait",
+        let text = if self.extended {
             format!(
-                "VoIP.ms daily sending limit reached: nothing can be sent for about {when} (the limit resets at midnight US Eastern time; VoIP.ms support can raise it)"
-            ),
-        )
+                "VoIP.ms still reports its daily sending limit reached after midnight US Eastern time: nothing can be sent for about {when}, when the gateway tries again (VoIP.ms support can raise the limit)"
+            )
+        } else {
+            format!(
+                "VoIP.ms daily sending limit reached: nothing can be sent for about {when}, until it resets at midnight US Eastern time (VoIP.ms support can raise the limit)"
+            )
+        };
+        ErrorSpec::new("resource-constraint", "wait", text)
     }
 }
 
@@ -784,7 +795,7 @@ impl Gateway {
             return;
         };
         o.unconfirmed_ms = None;
-        self.quota.until_ms = None;
+        self.quota.clear();
         self.operator_logged.clear();
         o.next_part += 1;
         record.rev += 1;

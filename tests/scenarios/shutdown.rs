@@ -24,3 +24,15 @@ fn sigterm_finishes_a_send_in_flight_and_closes_the_stream() {
     assert_eq!(env.voipms.calls_for("sendSMS").len(), 1);
     assert!(!gw.log_text().contains("resuming from the spool"));
 }
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let mut env = TestEnv::new("sigint");
+    let (gw, mut peer) = env.start_online();
+    let (status, _) = gw.post_webhook(&webhook_body(FRIEND, ALICE_DID, "before the interrupt", &[]));
+    assert_eq!(status, 200);
+    peer.expect_message(ALICE, "before the interrupt");
+    let status = gw.stop_with("INT");
+    assert!(status.success(), "{status:?}");
+    peer.expect_closed();
+}

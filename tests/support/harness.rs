@@ -211,14 +211,19 @@ impl Gateway {
     }
 
     /// Send SIGTERM and wait (at most 15 s) for the exit status.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Send a signal (`TERM`, `INT`) and wait (at most 15 s) for the exit status.
+    pub fn stop_with(mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = child.id().to_string();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("run kill");
         assert!(status.success());
         match rx.recv_timeout(Duration::from_secs(15)) {
             Ok(status) => status.expect("wait"),

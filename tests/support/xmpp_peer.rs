@@ -160,7 +160,11 @@ impl Peer {
                     self.ctx = NsContext::from_header(&e);
                     return Read1::Header(e);
                 }
-                Ok(Some(Frame::StreamEnd)) => return Read1::End,
+                Ok(Some(Frame::StreamEnd)) => {
+                    // A server answers the close with its own.
+                    let _ = self.stream.write_all(b"</stream:stream>");
+                    return Read1::End;
+                }
                 Ok(None) => {}
                 Err(e) => panic!("the gateway's stream is not well-formed: {e}"),
             }
