@@ -172,71 +172,55 @@ pub struct Failure {
 
 /// Interpret the outcome of `request`.
 pub fn classify(outcome: &CallOutcome) -> Answer {
-    match outcome {
-        CallOutcome::NotSent(why) => {
-            Answer::Failed(failure(FailureClass::Transient, "not sent", format!("could not reach VoIP.ms ({why})")))
+    match answer(outcome) {
+        Ok((status, value)) if status == "success" => {
+            Answer::Sent { id: value.get("sms").or_else(|| value.get("mms")).and_then(Value::as_text) }
         }
-        CallOutcome::NoAnswer(why) => Answer::Failed(failure(
-            FailureClass::Ambiguous,
-            "no answer",
-            format!("VoIP.ms did not answer in time ({why})"),
-        )),
-        CallOutcome::Response { status, body } => classify_response(*status, body),
+        Ok((status, _)) => Answer::Failed(classify_status(&status)),
+        Err(f) => Answer::Failed(f),
     }
 }
 
-fn classify_response(http: u16, body: &str) -> Answer {
-    match http {
-        200..=299 => {}
-        300..=399 => {
-            return Answer::Failed(failure(
-                FailureClass::Operator,
-                &format!("HTTP {http}"),
-                format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
+/// The `status` and the JSON of an answer, or the failure of a call that did not produce one
+/// (transport trouble, an HTTP error, garbage, a JSON object without a status).
+fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
+    let (http, body) = match outcome {
+        CallOutcome::NotSent(why) => {
+            return Err(failure(FailureClass::Transient, "not sent", format!("could not reach VoIP.ms ({why})")));
+        }
+        CallOutcome::NoAnswer(why) => {
+            return Err(failure(
+                FailureClass::Ambiguous,
+                "no answer",
+                format!("VoIP.ms did not answer in time ({why})"),
             ));
         }
-        429 => {
-            return Answer::Failed(failure(
-                FailureClass::RateLimited,
-                "HTTP 429",
-                "VoIP.ms is rate limiting the gateway (HTTP 429)".into(),
-            ));
-        }
-        400..=499 => {
-            // Not something the API does (it answers 200 with a status); a CDN block, perhaps.
-            return Answer::Failed(failure(
-                FailureClass::Transient,
-                &format!("HTTP {http}"),
-                format!("VoIP.ms refused the request (HTTP {http})"),
-            ));
-        }
-        _ => {
-            return Answer::Failed(failure(
-                FailureClass::Transient,
-                &format!("HTTP {http}"),
-                format!("VoIP.ms is unavailable (HTTP {http})"),
-            ));
-        }
-    }
-    let Ok(value) = json::parse(body) else {
-        return Answer::Failed(failure(
-            FailureClass::Transient,
-            "not JSON",
-            "VoIP.ms sent an unreadable answer".into(),
-        ));
+        CallOutcome::Response { status, body } => (*status, body),
     };
-    let Some(status) = value.get("status").and_then(Value::as_str) else {
-        return Answer::Failed(failure(
-            FailureClass::Transient,
-            "no status",
-            "VoIP.ms sent an answer without a status".into(),
-        ));
+    let (class, text) = match http {
+        200..=299 => {
+            let Ok(value) = json::parse(body) else {
+                return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
+            };
+            let Some(status) = value.get("status").and_then(Value::as_str).map(str::to_string) else {
+                return Err(failure(
+                    FailureClass::Transient,
+                    "no status",
+                    "VoIP.ms sent an answer without a status".into(),
+                ));
+            };
+            return Ok((status, value));
+        }
+        300..=399 => (
+            FailureClass::Operator,
+            format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
+        ),
+        429 => (FailureClass::RateLimited, "VoIP.ms is rate limiting the gateway (HTTP 429)".to_string()),
+        // Not something the API does (it answers 200 with a status); a CDN block, perhaps.
+        400..=499 => (FailureClass::Transient, format!("VoIP.ms refused the request (HTTP {http})")),
+        _ => (FailureClass::Transient, format!("VoIP.ms is unavailable (HTTP {http})")),
     };
-    if status == "success" {
-        let id = value.get("sms").or_else(|| value.get("mms")).and_then(Value::as_text);
-        return Answer::Sent { id };
-    }
-    Answer::Failed(classify_status(status))
+    Err(failure(class, &format!("HTTP {http}"), text))
 }
 
 /// One message from a getSMS/getMMS list.
@@ -260,27 +244,11 @@ pub struct Row {
 
 /// Read a list answer (`getSMS`/`getMMS`): rows, none (`no_sms`), or a failure.
 pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
-    let CallOutcome::Response { status: 200..=299, body } = outcome else {
-        return Err(match classify(outcome) {
-            Answer::Failed(f) => f,
-            Answer::Sent { .. } => classify_status("unexpected"),
-        });
+    let value = match answer(outcome)? {
+        (status, value) if status == "success" => value,
+        (status, _) if status == "no_sms" || status == "no_mms" => return Ok(Vec::new()),
+        (status, _) => return Err(classify_status(&status)),
     };
-    let Ok(value) = json::parse(body) else {
-        return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
-    };
-    match value.get("status").and_then(Value::as_str) {
-        Some("success") => {}
-        Some("no_sms" | "no_mms") => return Ok(Vec::new()),
-        Some(other) => return Err(classify_status(other)),
-        None => {
-            return Err(failure(
-                FailureClass::Transient,
-                "no status",
-                "VoIP.ms sent an answer without a status".into(),
-            ));
-        }
-    }
     let items = value.get("sms").and_then(Value::as_array).unwrap_or(&[]);
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -320,26 +288,10 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
 
 /// Read a `getMediaMMS` answer: the media URLs, as an object keyed "1".."3" or an array.
 pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
-    let CallOutcome::Response { status: 200..=299, body } = outcome else {
-        return Err(match classify(outcome) {
-            Answer::Failed(f) => f,
-            Answer::Sent { .. } => classify_status("unexpected"),
-        });
+    let value = match answer(outcome)? {
+        (status, value) if status == "success" => value,
+        (status, _) => return Err(classify_status(&status)),
     };
-    let Ok(value) = json::parse(body) else {
-        return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
-    };
-    match value.get("status").and_then(Value::as_str) {
-        Some("success") => {}
-        Some(other) => return Err(classify_status(other)),
-        None => {
-            return Err(failure(
-                FailureClass::Transient,
-                "no status",
-                "VoIP.ms sent an answer without a status".into(),
-            ));
-        }
-    }
     let urls = match value.get("media") {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         Some(Value::Object(members)) => members.iter().filter_map(|(_, v)| v.as_str()).map(str::to_string).collect(),

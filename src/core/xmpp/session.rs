@@ -177,15 +177,7 @@ impl Session {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
-                    out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
-                    events.extend(self.fail(
-                        now,
-                        Level::Warn,
-                        &format!("XMPP server sent bad XML: {e}"),
-                        true,
-                        out,
-                        rng,
-                    ));
+                    events.extend(self.bad_xml(now, e.stream_condition(), &e, out, rng));
                     break;
                 }
             };
@@ -247,17 +239,7 @@ impl Session {
             Frame::Stanza(bytes) => {
                 let element = match Element::parse(&bytes, &self.ctx) {
                     Ok(e) => e,
-                    Err(e) => {
-                        out.push_back(Action::XmppWrite(build::stream_error(e.stream_condition(), "")));
-                        return Err(self.fail(
-                            now,
-                            Level::Warn,
-                            &format!("XMPP server sent bad XML: {e}"),
-                            true,
-                            out,
-                            rng,
-                        ));
-                    }
+                    Err(e) => return Err(self.bad_xml(now, e.stream_condition(), &e, out, rng)),
                 };
                 if element.is("error", ns::STREAMS) {
                     return Err(self.stream_error(now, &element, out, rng));
@@ -329,6 +311,19 @@ impl Session {
             self.attempt = self.attempt.max(16);
         }
         self.fail(now, level, &format!("XMPP stream error {condition}{detail}: {hint}"), true, out, rng)
+    }
+
+    /// The server's XML is broken: our stream error, then close and reconnect.
+    fn bad_xml(
+        &mut self,
+        now: Instant,
+        condition: &str,
+        e: &dyn std::fmt::Display,
+        out: &mut Outbox,
+        rng: &mut Rng,
+    ) -> Vec<SessionEvent> {
+        out.push_back(Action::XmppWrite(build::stream_error(condition, "")));
+        self.fail(now, Level::Warn, &format!("XMPP server sent bad XML: {e}"), true, out, rng)
     }
 
     fn protocol_error(&mut self, now: Instant, what: &str, out: &mut Outbox, rng: &mut Rng) -> Vec<SessionEvent> {
