@@ -303,7 +303,6 @@ impl Gateway {
                 if !self.shutting_down {
                     self.shutting_down = true;
                     log(&mut self.out, Level::Info, "shutting down: finishing in-flight work");
-                    self.mark_unconfirmed();
                 }
             }
         }
@@ -332,7 +331,10 @@ impl Gateway {
         }
         let calls = self.paused_until.is_none_or(|t| now.mono >= t);
         let allow = Allowance { sends: self.quota.sends_allowed(now.wall_ms), calls };
-        self.outbound.dispatch(now, allow, &mut self.next_job, &mut self.out);
+        for record in self.outbound.dispatch(now, allow, &mut self.next_job, &mut self.out) {
+            let seq = record.seq;
+            self.write(record, Pending::Progress { seq });
+        }
         if calls {
             let dids: Vec<Nanp> = self.config.users.iter().flat_map(|u| u.dids.iter().copied()).collect();
             let cursor = self.seen.cursor().unwrap_or(now.wall_ms);
@@ -772,18 +774,6 @@ impl Gateway {
                 }
                 Err(f) => self.retry_or_bounce(now, seq, f),
             },
-        }
-    }
-
-    /// Shutting down with sends in flight: record durably that each may have gone out, so that
-    /// if we exit before VoIP.ms answers, the next start asks VoIP.ms instead of resending.
-    fn mark_unconfirmed(&mut self) {
-        for (seq, started_ms) in self.outbound.sending() {
-            let Some(mut record) = self.outbound.record(seq).cloned() else { continue };
-            let Some(o) = record.outbound.as_mut() else { continue };
-            o.unconfirmed_ms = Some(started_ms);
-            record.rev += 1;
-            self.write(record, Pending::Bounce);
         }
     }
 

@@ -28,6 +28,8 @@ struct Sim {
     pong: bool,
     /// Pings written and not yet answered.
     unanswered: Vec<Action>,
+    /// Arming writes (id, revision) already reported synced.
+    armed_synced: Vec<(String, u32)>,
 }
 
 impl Sim {
@@ -43,6 +45,7 @@ impl Sim {
             log: Vec::new(),
             pong: true,
             unanswered: Vec::new(),
+            armed_synced: Vec::new(),
         }
     }
 
@@ -63,7 +66,27 @@ impl Sim {
 
     fn input(&mut self, input: Input<'_>) -> Vec<Action> {
         self.gw.handle(self.now, input);
-        self.drain()
+        let out = self.drain();
+        self.arm(out)
+    }
+
+    /// Report the writes that arm a send (the record marked "may be in flight" before its call)
+    /// as durable at once, so that the call follows, as it would a moment later in real life.
+    fn arm(&mut self, mut out: Vec<Action>) -> Vec<Action> {
+        loop {
+            let fresh: Vec<(String, u32)> = spooled(&out)
+                .iter()
+                .filter(|r| r.outbound.as_ref().is_some_and(|o| o.unconfirmed_ms.is_some() && o.bounce.is_none()))
+                .map(|r| (r.id.clone(), r.rev))
+                .filter(|key| !self.armed_synced.contains(key))
+                .collect();
+            if fresh.is_empty() {
+                return out;
+            }
+            self.armed_synced.extend(fresh.iter().cloned());
+            self.gw.handle(self.now, Input::SpoolSynced(fresh.into_iter().map(|(id, _)| id).collect()));
+            out.extend(self.drain());
+        }
     }
 
     /// Move time forward, firing every timer that falls due on the way.
@@ -79,6 +102,7 @@ impl Sim {
             self.now = self.now.after(step);
             self.gw.handle_timeout(self.now);
             let actions = self.drain();
+            let actions = self.arm(actions);
             out.extend(actions);
             out.extend(self.pong_all());
         }
@@ -119,6 +143,7 @@ impl Sim {
         self.input(Input::Webhook { token, message })
     }
 
+    /// Report every record written in `actions` as durable.
     fn sync_all(&mut self, actions: &[Action]) -> Vec<Action> {
         let ids: Vec<String> = spooled(actions).iter().map(|r| r.id.clone()).collect();
         assert!(!ids.is_empty(), "nothing was spooled: {actions:?}");
@@ -385,14 +410,14 @@ fn shutdown_waits_for_calls_in_flight_then_closes_the_stream() {
     let a = sim.chat("alice@example.com/phone", "+15559998888", "m1", "last words");
     let a = sim.sync_all(&a);
     let job = calls(&a)[0].0;
-    let a = sim.input(Input::Shutdown);
-    assert!(!a.contains(&Action::Stopped), "a call is in flight");
-    // Should we be cut off before VoIP.ms answers, the next start asks before resending.
+    // Before the call, the record says it may be in flight: if we are cut off before VoIP.ms
+    // answers, the next start asks before resending.
     let marker = spooled(&a);
     assert!(marker[0].outbound.as_ref().unwrap().unconfirmed_ms.is_some(), "{a:?}");
+    let a = sim.input(Input::Shutdown);
+    assert!(!a.contains(&Action::Stopped), "a call is in flight");
     let a = sim.input(Input::VoipmsResult { job, outcome: success() });
     assert!(a.contains(&Action::SpoolRemove("boot-1".into())));
-    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
     assert_eq!(writes(&a), vec!["</stream:stream>".to_string()], "a clean close once nothing is in flight");
     assert!(!a.contains(&Action::Stopped), "we read on until the server closes too");
     // What the server handed over before its close is still accepted (spooled for later).
@@ -412,7 +437,8 @@ fn a_restart_after_an_unanswered_send_asks_voipms_before_resending() {
     let a = first.chat("alice@example.com/phone", "+15559998888", "m1", "maybe sent");
     let a = first.sync_all(&a);
     assert_eq!(calls(&a).len(), 1);
-    let marker = spooled(&first.input(Input::Shutdown));
+    // The process dies during the call: what is on disk is the armed record.
+    let marker = spooled(&a);
     let mut sim = Sim::new();
     sim.gw.restore(marker, "", sim.now);
     sim.gw.start(sim.now);

@@ -54,6 +54,13 @@ struct Entry {
     started_ms: u64,
 }
 
+impl Entry {
+    /// Whether the durable record already says a send may be in flight (see `dispatch`).
+    fn armed(&self) -> bool {
+        self.record.outbound.as_ref().is_some_and(|o| o.unconfirmed_ms.is_some())
+    }
+}
+
 /// The queue.
 #[derive(Debug, Default)]
 pub struct OutboundQueue {
@@ -112,15 +119,6 @@ impl OutboundQueue {
     /// Calls in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
-    }
-
-    /// The messages whose send is in flight, with the wall time each send began.
-    pub fn sending(&self) -> Vec<(u64, u64)> {
-        self.in_flight
-            .values()
-            .filter(|(_, k)| *k == JobKind::Send)
-            .filter_map(|(seq, _)| Some((*seq, self.entries.get(seq)?.started_ms)))
-            .collect()
     }
 
     /// Sends in flight.
@@ -184,7 +182,8 @@ impl OutboundQueue {
     /// The last send got no answer: look it up before sending again.
     pub fn verify_before_resend(&mut self, seq: u64) {
         if let Some(e) = self.entries.get_mut(&seq) {
-            e.verify_since = Some(e.started_ms);
+            let armed_at = e.record.outbound.as_ref().and_then(|o| o.unconfirmed_ms);
+            e.verify_since = Some(armed_at.unwrap_or(e.started_ms).min(e.started_ms.max(1)));
         }
     }
 
@@ -237,9 +236,16 @@ impl OutboundQueue {
 
     /// Start calls for every conversation whose head is ready, within `allow`. Job numbers come
     /// from `next_job`.
-    pub fn dispatch(&mut self, now: Now, allow: Allowance, next_job: &mut u64, out: &mut Outbox) {
+    ///
+    /// Before a part is first sent, its record is rewritten saying a send may be in flight
+    /// (`unconfirmed_ms`); the send goes out once that is durable. A crash at any moment after
+    /// that leaves a record that the next start looks up with getSMS/getMMS before sending
+    /// again, so a crash never sends an SMS twice. The returned records are those to write
+    /// (the caller reports their sync with [`OutboundQueue::synced`]).
+    pub fn dispatch(&mut self, now: Now, allow: Allowance, next_job: &mut u64, out: &mut Outbox) -> Vec<Record> {
+        let mut arm = Vec::new();
         if !allow.calls {
-            return;
+            return arm;
         }
         let busy: Vec<u64> = self.in_flight.values().map(|(s, _)| *s).collect();
         let mut sends = self.sends_in_flight();
@@ -260,6 +266,15 @@ impl OutboundQueue {
                     if sends >= allow.sends {
                         continue;
                     }
+                    if !entry.armed() {
+                        if let Some(o) = entry.record.outbound.as_mut() {
+                            o.unconfirmed_ms = Some(now.wall_ms);
+                            entry.record.rev += 1;
+                            entry.syncing = true;
+                            arm.push(entry.record.clone());
+                        }
+                        continue;
+                    }
                     (request_for(&entry.record), JobKind::Send)
                 }
             };
@@ -273,6 +288,7 @@ impl OutboundQueue {
             self.in_flight.insert(*next_job, (*seq, kind));
             out.push_back(Action::VoipmsCall { job: *next_job, request });
         }
+        arm
     }
 }
 
