@@ -263,6 +263,7 @@ impl Spool {
             last.insert(id.clone(), i);
         }
         let mut written_ids = Vec::new();
+        let mut seen_lines = String::new();
         let mut writes: Vec<&Record> = Vec::new();
         let mut removes: Vec<String> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
@@ -276,11 +277,14 @@ impl Spool {
                 Op::Remove(id) if last.get(id) == Some(&i) => removes.push(id.clone()),
                 Op::Remove(_) => {}
                 // Seen lines go first: they describe the records about to be committed.
-                Op::SeenAppend(lines) => self.seen_append(lines)?,
+                Op::SeenAppend(lines) => seen_lines.push_str(lines),
                 Op::SeenRewrite(text) => self.seen_rewrite(text)?,
             }
         }
 
+        if !seen_lines.is_empty() {
+            self.seen_append(&seen_lines)?;
+        }
         let mut unrouted = false;
         let mut batch = String::new();
         for r in &writes {
