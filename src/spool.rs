@@ -282,6 +282,17 @@ impl Spool {
             }
         }
 
+        // Removals first: they hold whatever happens to the writes below.
+        let mut touched: Vec<u64> = Vec::new();
+        for id in removes {
+            if let Some((old, _)) = self.index.remove(&id) {
+                if let Some(set) = self.batches.get_mut(&old) {
+                    set.remove(&id);
+                }
+                touched.push(old);
+            }
+        }
+        self.note_touched(std::mem::take(&mut touched));
         if !seen_lines.is_empty() {
             self.seen_append(&seen_lines)?;
         }
@@ -301,7 +312,6 @@ impl Spool {
             sync_dir(&self.unrouted_dir)?;
         }
 
-        let mut touched: Vec<u64> = Vec::new();
         if !batch.is_empty() {
             let n = self.next_batch;
             self.next_batch += 1;
@@ -319,18 +329,15 @@ impl Spool {
                 }
             }
         }
-        for id in removes {
-            if let Some((old, _)) = self.index.remove(&id) {
-                if let Some(set) = self.batches.get_mut(&old) {
-                    set.remove(&id);
-                }
-                touched.push(old);
-            }
-        }
-        // A batch with nothing live is unlinked by `tidy` right after the writer has reported
-        // the writes (an unlink is cheap, and the next batch's directory sync makes it durable).
-        // One still partly live is rewritten a little later, once its other records have
-        // usually gone too.
+        self.note_touched(touched);
+        Ok(written_ids)
+    }
+
+    /// Batches that lost records: one with nothing live is unlinked by `tidy` right after the
+    /// writer has reported the writes (an unlink is cheap, and the next batch's directory sync
+    /// makes it durable); one still partly live is rewritten a little later, once its other
+    /// records have usually gone too.
+    fn note_touched(&mut self, touched: Vec<u64>) {
         for n in touched {
             if self.batches.get(&n).is_none_or(HashSet::is_empty) {
                 self.dead.insert(n);
@@ -339,7 +346,6 @@ impl Spool {
                 self.dirty.entry(n).or_insert_with(Instant::now);
             }
         }
-        Ok(written_ids)
     }
 
     /// Append to the seen log. Not synced here: a record's own copy of its id covers a crash
