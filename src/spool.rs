@@ -96,6 +96,8 @@ pub struct Spool {
     seen_unsynced: bool,
     /// Held for the process's life: an exclusive lock on `state_dir/lock`.
     _lock: File,
+    /// Problems that lost nothing, for the next `tidy` to report.
+    warnings: Vec<String>,
 }
 
 /// How long a batch may keep dead records before it is rewritten. Delivery is confirmed in
@@ -223,6 +225,7 @@ impl Spool {
             seen_file: None,
             seen_unsynced: false,
             _lock: lock,
+            warnings: Vec::new(),
         };
         let mut records = Vec::with_capacity(best.len());
         for (id, (n, record)) in best {
@@ -293,9 +296,6 @@ impl Spool {
             }
         }
         self.note_touched(std::mem::take(&mut touched));
-        if !seen_lines.is_empty() {
-            self.seen_append(&seen_lines)?;
-        }
         let mut unrouted = false;
         let mut batch = String::new();
         for r in &writes {
@@ -330,6 +330,14 @@ impl Spool {
             }
         }
         self.note_touched(touched);
+        // Seen lines last: a cursor or key never reaches the log before what it describes. The
+        // records are durable by now, so a failure here is reported, not returned.
+        if !seen_lines.is_empty()
+            && let Err(e) = self.seen_append(&seen_lines)
+        {
+            self.warnings
+                .push(format!("could not note received messages as seen (a repeat may be delivered again): {e}"));
+        }
         Ok(written_ids)
     }
 
@@ -384,7 +392,7 @@ impl Spool {
     /// have held dead records for longer than [`TIDY_AFTER`] (all of them with `force`). Returns
     /// warnings; an error here can only cause a redelivery after a restart, never a loss.
     pub fn tidy(&mut self, force: bool) -> Vec<String> {
-        let mut warnings = Vec::new();
+        let mut warnings = std::mem::take(&mut self.warnings);
         if self.seen_unsynced {
             if let Some(f) = &self.seen_file
                 && let Err(e) = f.sync_data()

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 pub const GRACE_MS: u64 = 2 * 60 * 1000;
 /// Rows this much older than the cursor are looked at again (clock skew, rows dated late).
 pub const SLACK_MS: u64 = 10 * 60 * 1000;
-/// VoIP.ms refuses ranges over 92 days (`invalid_daterange`).
-const MAX_RANGE_DAYS: i64 = 90;
+/// Never further back than this: VoIP.ms refuses ranges over 92 days (`invalid_daterange`), and
+/// the seen set ([`crate::core::seen::KEEP_MS`], 35 days) must remember everything looked at.
+const MAX_RANGE_DAYS: i64 = 30;
 /// A failed run is retried sooner than the interval, but not in a tight loop.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -139,6 +140,14 @@ impl Backfill {
         run.calls_left = run.calls_left.saturating_sub(1);
         match job {
             Job::List { did } => match api::rows(outcome) {
+                Ok(rows) if rows.len() >= api::LIST_LIMIT as usize => {
+                    // The oldest rows of the range were cut: do not move the cursor past them.
+                    run.failed = true;
+                    progress.push(Progress::Failed(format!(
+                        "backfill for DID {did}: VoIP.ms listed {} messages, its page limit; the oldest may be missing, the run is not counted",
+                        rows.len()
+                    )));
+                }
                 Ok(rows) => {
                     for row in rows {
                         let Some(at) = parse_eastern(&row.date) else {

@@ -18,7 +18,7 @@ use crate::core::outbound::{Allowance, JobKind, MAX_IN_FLIGHT, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
-use crate::core::seen::{Seen, fingerprint, id_key};
+use crate::core::seen::{Seen, id_key, sent_key};
 use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
 use crate::core::time::{Now, next_eastern_midnight};
 use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, Row, classify};
@@ -56,6 +56,8 @@ enum Pending {
     Outbound { record: Record },
     /// Progress of a queued message: let its next part go.
     Progress { seq: u64 },
+    /// A message's record now says its next part may be in flight: send it.
+    Arm { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
 }
@@ -66,6 +68,8 @@ struct Quota {
     until_ms: Option<u64>,
     /// The probe after a reset hit the cap again (the reset time is then a guess).
     extended: bool,
+    /// `until_ms` as a monotonic instant: a timer, so that waiting sends go at the reset.
+    reopen_at: Option<Instant>,
 }
 
 impl Quota {
@@ -83,7 +87,8 @@ impl Quota {
 
     /// `limit_reached`: closed until the next US-Eastern midnight, or for an hour when the probe
     /// after a reset hit it again.
-    fn hit(&mut self, now_ms: u64) {
+    fn hit(&mut self, now: Now) {
+        let now_ms = now.wall_ms;
         let probing = self.until_ms.is_some_and(|u| now_ms >= u);
         self.extended = probing;
         let until = if probing {
@@ -92,11 +97,13 @@ impl Quota {
             (next_eastern_midnight((now_ms / 1000) as i64).max(0) as u64) * 1000
         };
         self.until_ms = Some(until);
+        self.reopen_at = now.mono.checked_add(Duration::from_millis(until.saturating_sub(now_ms)));
     }
 
     fn clear(&mut self) {
         self.until_ms = None;
         self.extended = false;
+        self.reopen_at = None;
     }
 
     fn error(&self, now_ms: u64) -> ErrorSpec {
@@ -149,6 +156,12 @@ pub struct Gateway {
     /// Operator errors already logged at error level (once per cause until a send succeeds).
     operator_logged: HashSet<String>,
     next_seen_compact: Option<Instant>,
+    /// Records found by backfill and not yet durable; the cursor waits for them.
+    backfill_pending: HashSet<String>,
+    /// The cursor to move to once `backfill_pending` is empty.
+    backfill_until: Option<u64>,
+    /// A backfilled record could not be written: the run does not count.
+    backfill_failed: bool,
     shutting_down: bool,
     stopped: bool,
 }
@@ -176,6 +189,9 @@ impl Gateway {
             paused_until: None,
             operator_logged: HashSet::new(),
             next_seen_compact: None,
+            backfill_pending: HashSet::new(),
+            backfill_until: None,
+            backfill_failed: false,
             shutting_down: false,
             stopped: false,
         }
@@ -209,6 +225,11 @@ impl Gateway {
                 Kind::Unrouted => {}
             }
         }
+        if let Some(until) = self.seen.quota_until() {
+            // Closed when we stopped: it stays closed until the same reset (then a probe).
+            self.quota.until_ms = Some(until);
+            self.quota.reopen_at = now.mono.checked_add(Duration::from_millis(until.saturating_sub(now.wall_ms)));
+        }
         if self.seen.cursor().is_none() {
             // First start: backfill covers what arrives from now on, not the account's history.
             self.seen.set_cursor(now.wall_ms);
@@ -240,11 +261,15 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        // Nothing here may stay in the past once handle_timeout ran, or the shell would spin:
+        // backfill waits for the end of a rate-limit pause; the quota reset is its own timer.
+        let backfill = self.backfill.next_deadline().map(|t| self.paused_until.map_or(t, |p| t.max(p)));
         [
             self.session.poll_timeout(),
             self.outbound.next_deadline(),
-            self.backfill.next_deadline(),
+            backfill,
             self.paused_until,
+            self.quota.reopen_at,
             self.next_seen_compact,
         ]
         .into_iter()
@@ -263,6 +288,9 @@ impl Gateway {
         self.session_events(now, events);
         if self.paused_until.is_some_and(|t| now.mono >= t) {
             self.paused_until = None;
+        }
+        if self.quota.reopen_at.is_some_and(|t| now.mono >= t) {
+            self.quota.reopen_at = None;
         }
         if self.next_seen_compact.is_some_and(|t| now.mono >= t) {
             self.next_seen_compact = Some(now.mono + SEEN_COMPACT_EVERY);
@@ -333,7 +361,7 @@ impl Gateway {
         let allow = Allowance { sends: self.quota.sends_allowed(now.wall_ms), calls };
         for record in self.outbound.dispatch(now, allow, &mut self.next_job, &mut self.out) {
             let seq = record.seq;
-            self.write(record, Pending::Progress { seq });
+            self.write(record, Pending::Arm { seq });
         }
         if calls {
             let dids: Vec<Nanp> = self.config.users.iter().flat_map(|u| u.dids.iter().copied()).collect();
@@ -570,7 +598,7 @@ impl Gateway {
                 message.media.len()
             ),
         );
-        self.accept_inbound(
+        let _ = self.accept_inbound(
             now,
             &message.from,
             did,
@@ -598,14 +626,18 @@ impl Gateway {
         voipms_ms: Option<u64>,
         tokens: Vec<u64>,
         mut keys: Vec<String>,
-    ) {
-        let Some(user) = self.config.owner_of(&did) else {
-            return;
-        };
+    ) -> Option<String> {
+        let user = self.config.owner_of(&did)?;
         let default_did = user.dids.first() == Some(&did);
         let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
         let user_jid = user.jid.to_string();
-        keys.push(fingerprint(&from.localpart(), did.ten_digits(), &text, voipms_ms.unwrap_or(now.wall_ms)));
+        if voipms_ms.is_none() {
+            // Brought by a webhook: a backfilled row under another id may claim this, once.
+            let pending = &self.pending_keys;
+            keys.push(self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
+                pending.contains_key(k)
+            }));
+        }
         let record = self.new_record(
             now,
             Some(Inbound {
@@ -621,7 +653,9 @@ impl Gateway {
             None,
             None,
         );
+        let id = record.id.clone();
         self.write(record.clone(), Pending::Inbound { tokens, record, keys });
+        Some(id)
     }
 
     fn backfill_found(&mut self, now: Now, found: Found) {
@@ -633,8 +667,8 @@ impl Gateway {
         if self.duplicate(std::slice::from_ref(&key), None) {
             return;
         }
-        if self.seen.matches_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms) {
-            // The webhook brought it under another id: remember this one too.
+        if self.seen.claim_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms, now.wall_ms) {
+            // A webhook brought this one under another id: remember this id too.
             self.seen.insert(key, now.wall_ms);
             return;
         }
@@ -646,7 +680,7 @@ impl Gateway {
             Level::Info,
             format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
         );
-        self.accept_inbound(
+        let id = self.accept_inbound(
             now,
             &from,
             did,
@@ -658,6 +692,19 @@ impl Gateway {
             Vec::new(),
             vec![key],
         );
+        self.backfill_pending.extend(id);
+    }
+
+    /// Move the backfill cursor once the run is over and what it found is durable.
+    fn advance_cursor(&mut self) {
+        if !self.backfill_pending.is_empty() {
+            return;
+        }
+        if let Some(until) = self.backfill_until.take()
+            && self.seen.cursor().is_none_or(|c| until > c)
+        {
+            self.seen.set_cursor(until);
+        }
     }
 
     fn synced(&mut self, now: Now, id: &str) {
@@ -667,6 +714,9 @@ impl Gateway {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
                 self.remember(keys, now.wall_ms);
+                if self.backfill_pending.remove(&record.id) {
+                    self.advance_cursor();
+                }
                 self.mailbox.add(record, false);
                 self.mailbox.flush(now, &mut self.session, &mut self.out);
             }
@@ -690,9 +740,15 @@ impl Gateway {
                         .collect();
                     log(&mut self.out, Level::Info, format!("message '{id}' from {} is spooled for VoIP.ms", o.sender));
                 }
+                let seq = record.seq;
                 self.outbound.add(record);
+                // Accepted while a limit_reached answer came in: bounced like the rest of the queue.
+                if self.quota.closed(now.wall_ms) {
+                    let error = self.quota.error(now.wall_ms);
+                    self.bounce(now, seq, &error);
+                }
             }
-            Some(Pending::Progress { seq }) => self.outbound.synced(seq),
+            Some(Pending::Progress { seq } | Pending::Arm { seq }) => self.outbound.synced(seq),
             Some(Pending::Bounce) | None => {}
         }
     }
@@ -709,6 +765,11 @@ impl Gateway {
             Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
                 for key in keys {
                     self.pending_keys.remove(&key);
+                }
+                if self.backfill_pending.remove(id) {
+                    // Not on disk: the cursor must not pass it; the next run finds it again.
+                    self.backfill_failed = true;
+                    self.backfill_until = None;
                 }
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Unavailable });
@@ -732,6 +793,11 @@ impl Gateway {
                 // Keep going: the part was sent; after a crash it could be sent again.
                 self.outbound.synced(seq);
             }
+            Some(Pending::Arm { seq }) => {
+                // The "may be in flight" mark is not on disk: do not send on it; try later.
+                self.outbound.disarm(seq);
+                self.retry_or_bounce(now, seq, api::classify_status("spool_unwritable"));
+            }
             Some(Pending::Bounce) | None => {}
         }
     }
@@ -744,12 +810,13 @@ impl Gateway {
             for progress in progress {
                 match progress {
                     Progress::Found(found) => self.backfill_found(now, found),
-                    Progress::Done { complete: true, until_ms } => {
-                        if self.seen.cursor().is_none_or(|c| until_ms > c) {
-                            self.seen.set_cursor(until_ms);
+                    Progress::Done { complete, until_ms } => {
+                        if complete && !self.backfill_failed {
+                            self.backfill_until = Some(until_ms);
+                            self.advance_cursor();
                         }
+                        self.backfill_failed = false;
                     }
-                    Progress::Done { complete: false, .. } => {}
                     Progress::Failed(why) => log(&mut self.out, Level::Warn, why),
                 }
             }
@@ -760,11 +827,24 @@ impl Gateway {
         };
         match kind {
             JobKind::Send => match classify(outcome) {
-                Answer::Sent { .. } => self.part_sent(now, seq),
+                Answer::Sent { id } => {
+                    if let Some(id) = id {
+                        // So that a later lookup does not take this row for another message.
+                        self.seen.insert(sent_key(&id), now.wall_ms);
+                    }
+                    // Only a send begun after the reset (the probe) proves the quota is back.
+                    let started = self.outbound.started_ms(seq);
+                    if self.quota.until_ms.is_some_and(|until| started >= until) {
+                        self.quota.clear();
+                        self.seen.set_quota_until(None);
+                        log(&mut self.out, Level::Info, "the VoIP.ms daily sending limit has reset: sending again");
+                    }
+                    self.part_sent(now, seq);
+                }
                 Answer::Failed(f) => self.send_failed(now, seq, f),
             },
             JobKind::Verify => match api::rows(outcome) {
-                Ok(rows) if self.outbound.was_sent(seq, &rows) => {
+                Ok(rows) if self.outbound.was_sent(seq, &rows, &|id| self.seen.contains(&sent_key(id))) => {
                     log(&mut self.out, Level::Info, "a send whose answer was lost did go out: not sending it again");
                     self.part_sent(now, seq);
                 }
@@ -785,7 +865,6 @@ impl Gateway {
             return;
         };
         o.unconfirmed_ms = None;
-        self.quota.clear();
         self.operator_logged.clear();
         o.next_part += 1;
         record.rev += 1;
@@ -840,7 +919,8 @@ impl Gateway {
                 self.outbound.retry_at(seq, now.mono + SMS_FAILED_RETRY);
             }
             FailureClass::Quota => {
-                self.quota.hit(now.wall_ms);
+                self.quota.hit(now);
+                self.seen.set_quota_until(self.quota.until_ms);
                 let error = self.quota.error(now.wall_ms);
                 log(
                     &mut self.out,
@@ -892,6 +972,7 @@ impl Gateway {
 
     /// Give up on a message: the error is owed to the sender, durably, through the mailbox.
     fn bounce(&mut self, now: Now, seq: u64, error: &ErrorSpec) {
+        let unconfirmed = self.outbound.unconfirmed(seq);
         let Some(mut record) = self.outbound.remove(seq) else {
             return;
         };
@@ -899,11 +980,16 @@ impl Gateway {
             return;
         };
         let (done, total) = (o.next_part as usize, o.parts.len());
-        let text = if total > 1 && done > 0 {
+        let mut text = if total > 1 && done > 0 {
             format!("{} (the first {done} of {total} parts were sent)", error.text)
         } else {
             error.text.clone()
         };
+        if unconfirmed {
+            // Its last send got no answer and could not be looked up: say so, rather than
+            // invite a resend that may duplicate it.
+            text.push_str("; the last attempt may nevertheless have reached the recipient");
+        }
         o.bounce = Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text });
         record.rev += 1;
         self.write(record.clone(), Pending::Bounce);

@@ -827,3 +827,201 @@ fn backfill_matches_a_webhook_message_by_content_when_ids_differ() {
     let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: row });
     assert!(spooled(&a).is_empty(), "matched by sender, DID, text and time: {a:?}");
 }
+
+// Regression tests from the second review: each failed before its fix.
+
+/// One step of simulated time, firing due timers once, and whether the next deadline is
+/// already past (a deadline that `handle_timeout` does not clear makes the shell spin).
+fn step_and_check_spin(sim: &mut Sim, d: Duration) -> bool {
+    sim.now = sim.now.after(d);
+    sim.gw.handle_timeout(sim.now);
+    let a = sim.drain();
+    sim.arm(a);
+    sim.gw.poll_timeout().is_some_and(|t| t <= sim.now.mono)
+}
+
+#[test]
+fn a_retry_due_while_the_quota_is_closed_does_not_spin_the_timer() {
+    let mut sim = Sim::new();
+    sim.online();
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
+    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
+    let a = sim.sync_all(&all);
+    let c = calls(&a);
+    assert_eq!(c.len(), 2);
+    sim.input(Input::VoipmsResult { job: c[0].0, outcome: status("limit_reached") });
+    sim.input(Input::VoipmsResult { job: c[1].0, outcome: http(500) });
+    // B's back-off (<= 2 s) elapses while sending is closed for hours.
+    assert!(!step_and_check_spin(&mut sim, Duration::from_secs(3)), "poll_timeout is in the past: busy loop");
+}
+
+#[test]
+fn a_retry_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
+    let mut sim = Sim::new();
+    sim.online();
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
+    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
+    let a = sim.sync_all(&all);
+    let c = calls(&a);
+    sim.input(Input::VoipmsResult { job: c[0].0, outcome: status("api_limit_exceeded") });
+    sim.input(Input::VoipmsResult { job: c[1].0, outcome: http(503) });
+    assert!(!step_and_check_spin(&mut sim, Duration::from_secs(3)), "poll_timeout is in the past: busy loop");
+}
+
+#[test]
+fn a_retry_due_while_every_slot_is_busy_does_not_spin_the_timer() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15552220001", "x1", "one");
+    sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    // Four other conversations keep every slot busy (VoIP.ms is slow).
+    for (n, to) in ["+15552220002", "+15552220003", "+15552220004", "+15552220005"].iter().enumerate() {
+        send_one(&mut sim, to, &format!("y{n}"), "busy");
+    }
+    assert!(!step_and_check_spin(&mut sim, Duration::from_secs(3)), "poll_timeout is in the past: busy loop");
+}
+
+#[test]
+fn a_lookup_does_not_take_an_earlier_identical_text_for_this_one() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "ok");
+    sim.input(Input::VoipmsResult { job, outcome: success() }); // 16:24:16 EDT
+    sim.advance(Duration::from_secs(30));
+    let (job, _) = send_one(&mut sim, "+15559998888", "m2", "ok"); // 16:24:46, answer lost
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NoAnswer("timeout".into()) });
+    let a = sim.advance(Duration::from_secs(3));
+    let (job, lookup) = calls(&a).remove(0);
+    assert_eq!(lookup.method(), "getSMS");
+    // VoIP.ms never got m2: only m1's row is listed.
+    let row = r#"{"status":"success","sms":[{"id":"1","date":"2025-07-20 16:24:16","type":"0","did":"5552345678","contact":"5559998888","message":"ok"}]}"#;
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: row.into() } });
+    assert!(removed(&a).is_empty(), "m2 was dropped as 'sent' although it never went out: {:?}", sim.log);
+}
+
+#[test]
+fn backfill_delivers_a_second_identical_text() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now); // 16:00 EDT; now 16:24:16
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    // The webhook is broken; the contact texts "ok" at 16:10 and again at 16:28.
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: rows_body(&[("101", "2025-07-20 16:10:00", "5559998888", "ok")]),
+    });
+    assert_eq!(spooled(&a).len(), 1);
+    sim.sync_all(&a);
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+    let a = sim.advance(Duration::from_secs(601)); // 16:34:17
+    let lists = calls(&a);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: rows_body(&[
+            ("102", "2025-07-20 16:18:00", "5559998888", "ok"),
+            ("101", "2025-07-20 16:10:00", "5559998888", "ok"),
+        ]),
+    });
+    assert_eq!(spooled(&a).len(), 1, "the second 'ok' (id 102) is never delivered: {:?}", sim.log);
+}
+
+#[test]
+fn the_backfill_cursor_waits_for_what_the_run_found_to_be_on_disk() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now); // 16:00 EDT; now 16:24:16
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    let rows = rows_body(&[("101", "2025-07-20 16:05:00", "5559998888", "missed")]);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows.clone() });
+    let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 1);
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+    sim.input(Input::SpoolFailed { ids, reason: "No space left on device".into() });
+    // The disk recovers; the next run lists the same row.
+    let a = sim.advance(Duration::from_secs(601));
+    let lists = calls(&a);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows });
+    assert_eq!(spooled(&a).len(), 1, "the row is never looked at again: lost");
+}
+
+#[test]
+fn only_the_probe_reopens_the_quota() {
+    let mut sim = Sim::new();
+    sim.online();
+    let mut all = Vec::new();
+    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
+    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
+    let a = sim.sync_all(&all);
+    let c = calls(&a);
+    let job_of = |t: &str| c.iter().find(|(_, r)| message_text(r) == t).unwrap().0;
+    sim.input(Input::VoipmsResult { job: job_of("to A"), outcome: status("limit_reached") });
+    sim.input(Input::VoipmsResult { job: job_of("to B"), outcome: CallOutcome::NoAnswer("timeout".into()) });
+    let a = sim.advance(Duration::from_secs(3));
+    let (job, lookup) = calls(&a).remove(0);
+    assert_eq!(lookup.method(), "getSMS", "lookups still run while closed");
+    let row = r#"{"status":"success","sms":[{"id":"1","date":"2025-07-20 16:24:16","type":"0","did":"5552345678","contact":"5557776666","message":"to B"}]}"#;
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: row.into() } });
+    // Hours before midnight: a new message must still be refused without a call.
+    let a = sim.chat("alice@example.com/phone", "+15553334445", "c1", "new");
+    assert!(spooled(&a).is_empty(), "accepted although the daily cap is spent: {:?}", sim.log);
+}
+
+#[test]
+fn a_message_spooled_as_the_quota_is_hit_is_bounced_too() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "a1", "to A");
+    let pending_b = sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B");
+    assert_eq!(spooled(&pending_b).len(), 1);
+    sim.input(Input::VoipmsResult { job, outcome: status("limit_reached") });
+    let a = sim.sync_all(&pending_b);
+    assert!(
+        writes(&a).iter().any(|w| w.contains("id='b1'") && w.contains("type='error'")),
+        "b1 gets no error; it will be sent ~7 h later without the sender knowing: {a:?}"
+    );
+}
+
+#[test]
+fn the_cursor_is_not_written_with_an_unsynced_backfilled_record() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: rows_body(&[("101", "2025-07-20 16:05:00", "5559998888", "missed")]),
+    });
+    let write_at = a.iter().position(|x| matches!(x, Action::SpoolWrite(_))).unwrap();
+    let cursor_at = a.iter().position(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor")));
+    // Spool::apply appends seen lines *before* writing the batch: a kill -9 in between
+    // leaves the cursor past a row that is not on disk.
+    assert!(cursor_at.is_none(), "cursor moved in the same batch as the unsynced record (write at {write_at}): {a:?}");
+}
+
+#[test]
+fn backfill_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    for (job, _) in &lists {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+    sim.advance(Duration::from_secs(590));
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    sim.input(Input::VoipmsResult { job, outcome: status("api_limit_exceeded") });
+    assert!(!step_and_check_spin(&mut sim, Duration::from_secs(15)), "backfill due during the pause: busy loop");
+}

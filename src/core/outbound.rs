@@ -187,6 +187,27 @@ impl OutboundQueue {
         }
     }
 
+    /// When the message's current send began (wall ms; 0 if it has not).
+    pub fn started_ms(&self, seq: u64) -> u64 {
+        self.entries.get(&seq).map_or(0, |e| e.started_ms)
+    }
+
+    /// The "may be in flight" mark could not be written: forget it, so that the part is armed
+    /// again (and only then sent) on the next try.
+    pub fn disarm(&mut self, seq: u64) {
+        if let Some(e) = self.entries.get_mut(&seq) {
+            if let Some(o) = e.record.outbound.as_mut() {
+                o.unconfirmed_ms = None;
+            }
+            e.syncing = false;
+        }
+    }
+
+    /// Whether the message's last send may have gone out (its answer was lost).
+    pub fn unconfirmed(&self, seq: u64) -> bool {
+        self.entries.get(&seq).is_some_and(|e| e.verify_since.is_some())
+    }
+
     /// The lookup found nothing: send again.
     pub fn verified_unsent(&mut self, seq: u64) {
         if let Some(e) = self.entries.get_mut(&seq) {
@@ -196,7 +217,8 @@ impl OutboundQueue {
 
     /// Whether `rows` (a getSMS/getMMS answer) hold the head's current part, sent since the lost
     /// attempt started.
-    pub fn was_sent(&self, seq: u64, rows: &[Row]) -> bool {
+    /// `known` tells the ids of messages we sent ourselves (their rows are other messages).
+    pub fn was_sent(&self, seq: u64, rows: &[Row], known: &dyn Fn(&str) -> bool) -> bool {
         let Some(e) = self.entries.get(&seq) else {
             return false;
         };
@@ -208,6 +230,7 @@ impl OutboundQueue {
         };
         let since = (e.verify_since.unwrap_or(e.started_ms) / 1000) as i64 - VERIFY_SLACK_SECS;
         rows.iter()
+            .filter(|r| !known(&r.id))
             .any(|r| r.message == part.message && crate::core::time::parse_eastern(&r.date).is_some_and(|t| t >= since))
     }
 
@@ -244,6 +267,16 @@ impl OutboundQueue {
     /// (the caller reports their sync with [`OutboundQueue::synced`]).
     pub fn dispatch(&mut self, now: Now, allow: Allowance, next_job: &mut u64, out: &mut Outbox) -> Vec<Record> {
         let mut arm = Vec::new();
+        // A head whose back-off is over is ready, whether or not it can go now: its deadline is
+        // cleared so that the timer does not fire again and again (it waits for a slot, the end
+        // of a pause or the quota reset, each of which has its own event).
+        for queue in self.conversations.values() {
+            if let Some(entry) = queue.front().and_then(|seq| self.entries.get_mut(seq))
+                && entry.not_before.is_some_and(|t| now.mono >= t)
+            {
+                entry.not_before = None;
+            }
+        }
         if !allow.calls {
             return arm;
         }

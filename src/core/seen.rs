@@ -1,17 +1,22 @@
 //! Received messages already accepted, so that each reaches its user once: VoIP.ms may deliver
-//! a webhook twice, and backfill finds again what the webhook already brought.
+//! a webhook twice, and backfill finds again what the webhook already brought. Also the ids of
+//! messages we sent (so that a lookup after a lost answer does not take an earlier identical
+//! text for this one), the backfill cursor and the daily-quota state.
 //!
-//! Two kinds of key: VoIP.ms's message id (`sms:ID` / `mms:ID`), and a fingerprint of sender,
-//! DID and text in a one-minute bucket (`fp:HASH:MINUTE`) for matching a backfilled row to a
-//! webhook whose id may differ. Keys are kept for [`KEEP`]. The shell appends new lines to
-//! `state_dir/seen.log` before the messages they describe are committed, and compacts it when
-//! the core asks; the backfill cursor lives there too (`cursor` line). No I/O here.
+//! Keys: VoIP.ms's message id (`sms:ID` / `mms:ID`); the id of a message we sent (`sent:ID`);
+//! and, for a message a webhook brought, a fingerprint of sender, DID and text in a one-minute
+//! bucket, numbered within it (`fp:HASH:MINUTE:N`), which a backfilled row under another id may
+//! *claim* once (`claimed:fp:…`): two identical texts are two messages. Keys are kept for
+//! [`KEEP_MS`]. The shell appends new lines to `state_dir/seen.log` and compacts it when the core
+//! asks; `cursor` and `quota` lines hold the backfill cursor and the closed-until time of the
+//! daily quota. No I/O here.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-/// How long a key is remembered: far longer than any redelivery or backfill window.
-pub const KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
+/// How long a key is remembered: longer than any redelivery, and than backfill reaches back
+/// ([`crate::core::backfill`] never looks further than 30 days).
+pub const KEEP_MS: u64 = 35 * 24 * 3600 * 1000;
 /// A backfilled row matches a webhook whose arrival is this close to the row's date.
 pub const MATCH_WINDOW_MINUTES: u64 = 10;
 
@@ -20,15 +25,21 @@ pub const MATCH_WINDOW_MINUTES: u64 = 10;
 pub struct Seen {
     keys: HashMap<String, u64>,
     cursor_ms: Option<u64>,
+    quota_until_ms: Option<u64>,
     /// Lines not yet handed to the shell.
     pending: String,
     /// Lines in the log (to decide when to compact it).
     log_lines: usize,
 }
 
-/// The key of a VoIP.ms message id.
+/// The key of a received message's VoIP.ms id.
 pub fn id_key(mms: bool, id: &str) -> String {
     format!("{}:{id}", if mms { "mms" } else { "sms" })
+}
+
+/// The key of the VoIP.ms id of a message we sent.
+pub fn sent_key(id: &str) -> String {
+    format!("sent:{id}")
 }
 
 /// FNV-1a, 64 bits: stable across versions and platforms (unlike std's hasher).
@@ -43,9 +54,9 @@ fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-/// The fingerprint key of a message at `at_ms`.
-pub fn fingerprint(from: &str, did: &str, text: &str, at_ms: u64) -> String {
-    format!("fp:{:016x}:{}", fnv1a(&[from, did, text]), at_ms / 60_000)
+/// The fingerprint keys' prefix for a message in the minute of `at_ms`.
+fn fingerprint_base(from: &str, did: &str, text: &str, minute: u64) -> String {
+    format!("fp:{:016x}:{minute}", fnv1a(&[from, did, text]))
 }
 
 impl Seen {
@@ -58,10 +69,14 @@ impl Seen {
                 continue;
             };
             let Ok(at) = at.parse::<u64>() else { continue };
-            if key == "cursor" {
-                seen.cursor_ms = Some(seen.cursor_ms.map_or(at, |c| c.max(at)));
-            } else if !key.is_empty() && now_ms.saturating_sub(at) < KEEP_MS {
-                seen.keys.insert(key.to_string(), at);
+            match key {
+                "cursor" => seen.cursor_ms = Some(seen.cursor_ms.map_or(at, |c| c.max(at))),
+                "quota" => seen.quota_until_ms = (at > 0).then_some(at),
+                "" => {}
+                _ if now_ms.saturating_sub(at) < KEEP_MS => {
+                    seen.keys.insert(key.to_string(), at);
+                }
+                _ => {}
             }
             seen.log_lines += 1;
         }
@@ -73,18 +88,47 @@ impl Seen {
         self.keys.contains_key(key)
     }
 
-    /// Whether a message with this fingerprint was seen within the match window of `at_ms`.
-    pub fn matches_fingerprint(&self, from: &str, did: &str, text: &str, at_ms: u64) -> bool {
-        let base = at_ms / 60_000;
-        let window = base.saturating_sub(MATCH_WINDOW_MINUTES)..=base + MATCH_WINDOW_MINUTES;
-        window.into_iter().any(|minute| self.keys.contains_key(&fingerprint(from, did, text, minute * 60_000)))
-    }
-
     /// Remember `key` (seen at `at_ms`).
     pub fn insert(&mut self, key: String, at_ms: u64) {
         let _ = writeln!(self.pending, "{key}\t{at_ms}");
         self.log_lines += 1;
         self.keys.insert(key, at_ms);
+    }
+
+    /// The fingerprint key for one more message with this sender, DID and text in the minute of
+    /// `at_ms` (numbered, so that identical texts in one minute stay distinct).
+    /// `taken` tells keys already handed out but not yet inserted.
+    pub fn new_fingerprint(
+        &self,
+        from: &str,
+        did: &str,
+        text: &str,
+        at_ms: u64,
+        taken: &dyn Fn(&str) -> bool,
+    ) -> String {
+        let base = fingerprint_base(from, did, text, at_ms / 60_000);
+        (0..).map(|n| format!("{base}:{n}")).find(|k| !self.keys.contains_key(k) && !taken(k)).unwrap_or(base)
+    }
+
+    /// If a webhook message with this sender, DID and text arrived within the match window of
+    /// `at_ms` and no other row claimed it yet, claim it (the row is that message) and say so.
+    pub fn claim_fingerprint(&mut self, from: &str, did: &str, text: &str, at_ms: u64, now_ms: u64) -> bool {
+        let base = at_ms / 60_000;
+        for minute in base.saturating_sub(MATCH_WINDOW_MINUTES)..=base + MATCH_WINDOW_MINUTES {
+            let prefix = fingerprint_base(from, did, text, minute);
+            for n in 0.. {
+                let key = format!("{prefix}:{n}");
+                if !self.keys.contains_key(&key) {
+                    break;
+                }
+                let claim = format!("claimed:{key}");
+                if !self.keys.contains_key(&claim) {
+                    self.insert(claim, now_ms);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The backfill cursor: received messages older than this were looked for already.
@@ -97,6 +141,20 @@ impl Seen {
         self.cursor_ms = Some(at_ms);
         let _ = writeln!(self.pending, "cursor\t{at_ms}");
         self.log_lines += 1;
+    }
+
+    /// Until when the daily quota was last known closed, if it was.
+    pub fn quota_until(&self) -> Option<u64> {
+        self.quota_until_ms
+    }
+
+    /// Remember the quota closed until `until_ms` (`None`: open).
+    pub fn set_quota_until(&mut self, until_ms: Option<u64>) {
+        if self.quota_until_ms != until_ms {
+            self.quota_until_ms = until_ms;
+            let _ = writeln!(self.pending, "quota\t{}", until_ms.unwrap_or(0));
+            self.log_lines += 1;
+        }
     }
 
     /// New lines to append to the log, if any.
@@ -115,10 +173,13 @@ impl Seen {
         if let Some(c) = self.cursor_ms {
             let _ = writeln!(text, "cursor\t{c}");
         }
+        if let Some(q) = self.quota_until_ms {
+            let _ = writeln!(text, "quota\t{q}");
+        }
         for (key, at) in &self.keys {
             let _ = writeln!(text, "{key}\t{at}");
         }
-        self.log_lines = self.keys.len() + usize::from(self.cursor_ms.is_some());
+        self.log_lines = text.lines().count();
         self.pending.clear();
         Some(text)
     }
@@ -142,21 +203,40 @@ mod tests {
     fn remembers_and_reloads() {
         let mut s = Seen::default();
         s.insert(id_key(false, "100"), 1_000);
-        s.insert(fingerprint("+15559998888", "5552345678", "hi", 120_000), 120_000);
+        let fp = s.new_fingerprint("+15559998888", "5552345678", "hi", 120_000, &|_| false);
+        s.insert(fp, 120_000);
         s.set_cursor(5_000);
+        s.set_quota_until(Some(9_000));
         let text = s.take_pending().unwrap();
         assert!(s.take_pending().is_none());
-        let again = Seen::load(&format!("{text}half-written line"), 10_000);
+        let mut again = Seen::load(&format!("{text}half-written line"), 10_000);
         assert!(again.contains("sms:100"));
         assert!(!again.contains("mms:100"), "SMS and MMS ids are separate");
         assert_eq!(again.cursor(), Some(5_000));
-        assert!(again.matches_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 9 * 60_000));
-        assert!(!again.matches_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 11 * 60_000));
-        assert!(!again.matches_fingerprint("+15559998888", "5552345678", "hi!", 120_000));
+        assert_eq!(again.quota_until(), Some(9_000));
+        assert!(!again.claim_fingerprint("+15559998888", "5552345678", "hi!", 120_000, 1), "another text");
+        assert!(!again.claim_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 11 * 60_000, 1), "too late");
+        assert!(again.claim_fingerprint("+15559998888", "5552345678", "hi", 120_000 + 9 * 60_000, 1));
+        assert!(!again.claim_fingerprint("+15559998888", "5552345678", "hi", 120_000, 1), "claimed once only");
+        again.set_quota_until(None);
+        let text = again.take_pending().unwrap();
+        assert_eq!(Seen::load(&text, 10_000).quota_until(), None);
     }
 
     #[test]
-    fn forgets_after_a_week_and_compacts() {
+    fn identical_texts_in_one_minute_are_two_messages() {
+        let mut s = Seen::default();
+        for _ in 0..2 {
+            let fp = s.new_fingerprint("+15559998888", "5552345678", "ok", 60_000, &|_| false);
+            s.insert(fp, 60_000);
+        }
+        assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
+        assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
+        assert!(!s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1), "a third is new");
+    }
+
+    #[test]
+    fn forgets_after_its_time_and_compacts() {
         let mut s = Seen::default();
         for i in 0..3000 {
             s.insert(format!("sms:{i}"), 0);

@@ -228,7 +228,7 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
 pub struct Row {
     /// VoIP.ms's id.
     pub id: String,
-    /// `true` for an MMS row (it carries media columns).
+    /// `true` for a row with media (an MMS); a row without may still be one (see [`Request::Media`]).
     pub mms: bool,
     /// `YYYY-MM-DD HH:MM:SS`, US Eastern.
     pub date: String,
@@ -272,7 +272,9 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
                 .filter(|m| !m.is_empty())
                 .collect();
         }
-        let mms = item.get("col_media1").is_some() || item.get("media").is_some();
+        // `all_messages=1` lists SMS with (empty) media columns too: only media make it an MMS
+        // here; a row without them is resolved by a getMediaMMS lookup.
+        let mms = !media.is_empty();
         out.push(Row {
             id,
             mms,
