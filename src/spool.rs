@@ -92,8 +92,8 @@ pub struct Spool {
     /// `state_dir/seen.log`: keys of received messages (see `core::seen`).
     seen_path: PathBuf,
     seen_file: Option<File>,
-    /// Appended to since the last fdatasync.
-    seen_unsynced: bool,
+    /// Appended to since the last fdatasync, since when.
+    seen_unsynced: Option<Instant>,
     /// Held for the process's life: an exclusive lock on `state_dir/lock`.
     _lock: File,
     /// Problems that lost nothing, for the next `tidy` to report.
@@ -223,7 +223,7 @@ impl Spool {
             dead: BTreeSet::new(),
             seen_path: state_dir.join("seen.log"),
             seen_file: None,
-            seen_unsynced: false,
+            seen_unsynced: None,
             _lock: lock,
             warnings: Vec::new(),
         };
@@ -365,7 +365,7 @@ impl Spool {
         }
         if let Some(f) = self.seen_file.as_mut() {
             ctx(f.write_all(lines.as_bytes()), || format!("cannot write \"{}\"", self.seen_path.display()))?;
-            self.seen_unsynced = true;
+            self.seen_unsynced = self.seen_unsynced.or(Some(Instant::now()));
         }
         Ok(())
     }
@@ -374,7 +374,7 @@ impl Spool {
         self.seen_file = None;
         write_durably(&self.tmp_dir.join("seen.log"), &self.seen_path, text.as_bytes())?;
         sync_dir(self.seen_path.parent().unwrap_or(Path::new(".")))?;
-        self.seen_unsynced = false;
+        self.seen_unsynced = None;
         Ok(())
     }
 
@@ -393,13 +393,15 @@ impl Spool {
     /// warnings; an error here can only cause a redelivery after a restart, never a loss.
     pub fn tidy(&mut self, force: bool) -> Vec<String> {
         let mut warnings = std::mem::take(&mut self.warnings);
-        if self.seen_unsynced {
+        // The seen log is synced at most once per TIDY_AFTER: not on the webhook's path (a record
+        // carries its own id until it is gone, and losing a line only risks a repeat).
+        if self.seen_unsynced.is_some_and(|since| force || since.elapsed() >= TIDY_AFTER) {
             if let Some(f) = &self.seen_file
                 && let Err(e) = f.sync_data()
             {
                 warnings.push(format!("cannot sync \"{}\": {e}", self.seen_path.display()));
             }
-            self.seen_unsynced = false;
+            self.seen_unsynced = None;
         }
         for n in std::mem::take(&mut self.dead) {
             if let Err(e) = self.unlink(n) {

@@ -42,6 +42,8 @@ const SMS_FAILED_RETRY: Duration = Duration::from_secs(30);
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
 /// After a failed probe, the quota is tried again this much later.
 const QUOTA_PROBE_AGAIN_MS: u64 = 3600 * 1000;
+/// New seen-log lines wait at most this long for other spool work to travel with.
+const SEEN_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// How often the seen set is checked for expired keys.
 const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
 
@@ -156,6 +158,8 @@ pub struct Gateway {
     /// Operator errors already logged at error level (once per cause until a send succeeds).
     operator_logged: HashSet<String>,
     next_seen_compact: Option<Instant>,
+    /// When pending seen-log lines must go out at the latest.
+    seen_flush_at: Option<Instant>,
     /// Records found by backfill and not yet durable; the cursor waits for them.
     backfill_pending: HashSet<String>,
     /// The cursor to move to once `backfill_pending` is empty.
@@ -189,6 +193,7 @@ impl Gateway {
             paused_until: None,
             operator_logged: HashSet::new(),
             next_seen_compact: None,
+            seen_flush_at: None,
             backfill_pending: HashSet::new(),
             backfill_until: None,
             backfill_failed: false,
@@ -271,6 +276,7 @@ impl Gateway {
             self.paused_until,
             self.quota.reopen_at,
             self.next_seen_compact,
+            self.seen_flush_at,
         ]
         .into_iter()
         .flatten()
@@ -338,9 +344,7 @@ impl Gateway {
     }
 
     fn dispatch(&mut self, now: Now) {
-        if let Some(lines) = self.seen.take_pending() {
-            self.out.push_back(Action::SeenAppend(lines));
-        }
+        self.flush_seen(now, false);
         if self.stopped {
             return;
         }
@@ -693,6 +697,26 @@ impl Gateway {
             vec![key],
         );
         self.backfill_pending.extend(id);
+    }
+
+    /// Hand new seen-log lines to the shell: with other spool work when there is some (one trip to
+    /// the disk thread), else within [`SEEN_FLUSH_AFTER`]. They are not on the webhook's path: a
+    /// record carries its own id until it is gone.
+    fn flush_seen(&mut self, now: Now, force: bool) {
+        if !self.seen.has_pending() {
+            self.seen_flush_at = None;
+            return;
+        }
+        let spool_work = self.out.iter().any(|a| matches!(a, Action::SpoolWrite(_) | Action::SpoolRemove(_)));
+        let due = self.seen_flush_at.is_some_and(|t| now.mono >= t);
+        if force || spool_work || due || self.shutting_down {
+            if let Some(lines) = self.seen.take_pending() {
+                self.out.push_back(Action::SeenAppend(lines));
+            }
+            self.seen_flush_at = None;
+        } else if self.seen_flush_at.is_none() {
+            self.seen_flush_at = Some(now.mono + SEEN_FLUSH_AFTER);
+        }
     }
 
     /// Move the backfill cursor once the run is over and what it found is durable.

@@ -157,6 +157,11 @@ impl Seen {
         }
     }
 
+    /// Whether lines wait to be appended to the log.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// New lines to append to the log, if any.
     pub fn take_pending(&mut self) -> Option<String> {
         (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
