@@ -769,6 +769,19 @@ fn seen_messages_survive_a_restart() {
 
 const BACKFILL: &str = r#""backfill_interval_secs": 600"#;
 
+impl Sim {
+    /// A gateway with backfill on, whose cursor says VoIP.ms was last asked up to 16:00 EDT (now
+    /// is 16:24:16 EDT), started and online; with the list calls of its first run, one per DID.
+    fn backfilling() -> (Sim, Vec<(u64, Request)>) {
+        let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+        sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
+        sim.gw.start(sim.now);
+        let lists = calls(&sim.drain());
+        sim.connect();
+        (sim, lists)
+    }
+}
+
 fn rows_body(rows: &[(&str, &str, &str, &str)]) -> CallOutcome {
     let items: Vec<String> = rows
         .iter()
@@ -817,11 +830,7 @@ fn backfill_delivers_what_the_webhook_missed_once_with_voipms_time() {
 
 #[test]
 fn backfill_matches_a_webhook_message_by_content_when_ids_differ() {
-    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
-    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
-    sim.gw.start(sim.now);
-    let lists = calls(&sim.drain());
-    sim.connect();
+    let (mut sim, lists) = Sim::backfilling();
     // The webhook brings it (id v1) ...
     let a = sim.webhook(1, "5552345678", "hello there", &[]);
     sim.sync_all(&a);
@@ -907,11 +916,7 @@ fn a_lookup_does_not_take_an_earlier_identical_text_for_this_one() {
 
 #[test]
 fn backfill_delivers_a_second_identical_text() {
-    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
-    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now); // 16:00 EDT; now 16:24:16
-    sim.gw.start(sim.now);
-    let lists = calls(&sim.drain());
-    sim.connect();
+    let (mut sim, lists) = Sim::backfilling();
     // The webhook is broken; the contact texts "ok" at 16:10 and again at 16:28.
     let a = sim.input(Input::VoipmsResult {
         job: lists[0].0,
@@ -936,11 +941,7 @@ fn backfill_delivers_a_second_identical_text() {
 
 #[test]
 fn the_backfill_cursor_waits_for_what_the_run_found_to_be_on_disk() {
-    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
-    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now); // 16:00 EDT; now 16:24:16
-    sim.gw.start(sim.now);
-    let lists = calls(&sim.drain());
-    sim.connect();
+    let (mut sim, lists) = Sim::backfilling();
     let rows = rows_body(&[("101", "2025-07-20 16:05:00", "5559998888", "missed")]);
     let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows.clone() });
     let ids: Vec<String> = spooled(&a).iter().map(|r| r.id.clone()).collect();
@@ -995,11 +996,7 @@ fn a_message_spooled_as_the_quota_is_hit_is_bounced_too() {
 
 #[test]
 fn the_cursor_is_not_written_with_an_unsynced_backfilled_record() {
-    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
-    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
-    sim.gw.start(sim.now);
-    let lists = calls(&sim.drain());
-    sim.connect();
+    let (mut sim, lists) = Sim::backfilling();
     for (job, _) in &lists[1..] {
         sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
     }
@@ -1016,11 +1013,7 @@ fn the_cursor_is_not_written_with_an_unsynced_backfilled_record() {
 
 #[test]
 fn backfill_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
-    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
-    sim.gw.restore(vec![], "cursor\t1753041600000\n", sim.now);
-    sim.gw.start(sim.now);
-    let lists = calls(&sim.drain());
-    sim.connect();
+    let (mut sim, lists) = Sim::backfilling();
     for (job, _) in &lists {
         sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
     }
