@@ -174,6 +174,15 @@ impl Sim {
         out
     }
 
+    /// Several chats (from, to, id, body) at once, all spooled, then reported durable together.
+    fn chats(&mut self, msgs: &[(&str, &str, &str, &str)]) -> Vec<Action> {
+        let mut all = Vec::new();
+        for (from, to, id, body) in msgs {
+            all.extend(self.chat(from, to, id, body));
+        }
+        self.sync_all(&all)
+    }
+
     fn chat(&mut self, from: &str, to_local: &str, id: &str, body: &str) -> Vec<Action> {
         self.bytes(&format!(
             "<message type='chat' id='{id}' from='{from}' to='{to_local}@sms.example.com'><body>{body}</body></message>"
@@ -354,11 +363,11 @@ fn long_outbound_text_goes_part_by_part_recording_progress() {
 fn one_conversation_at_a_time_others_in_parallel() {
     let mut sim = Sim::new();
     sim.online();
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "one"));
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a2", "two"));
-    all.extend(sim.chat("bob@example.com/phone", "+15559998888", "b1", "bob"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "a1", "one"),
+        ("alice@example.com/phone", "+15559998888", "a2", "two"),
+        ("bob@example.com/phone", "+15559998888", "b1", "bob"),
+    ]);
     let c = calls(&a);
     let texts: Vec<String> = c.iter().map(|(_, r)| message_text(r)).collect();
     assert_eq!(texts, vec!["one".to_string(), "bob".to_string()], "a2 waits behind a1; bob's conversation is separate");
@@ -575,10 +584,10 @@ fn retries_stop_after_the_configured_time_with_an_error() {
 fn a_failing_number_holds_back_its_own_later_messages_but_not_other_numbers() {
     let mut sim = Sim::new();
     sim.online();
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "first"));
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a2", "second"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "a1", "first"),
+        ("alice@example.com/phone", "+15559998888", "a2", "second"),
+    ]);
     let (job, _) = calls(&a)[0].clone();
     assert_eq!(calls(&a).len(), 1);
     let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
@@ -650,10 +659,10 @@ fn the_daily_quota_bounces_at_once_closes_sending_until_eastern_midnight_then_pr
     let mut sim = Sim::new();
     sim.online();
     // 2025-07-20 20:24:16 UTC is 16:24:16 EDT: the cap resets at 04:00 UTC, 7 h 35 min later.
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "q1", "one"));
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "q2", "queued behind"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "q1", "one"),
+        ("alice@example.com/phone", "+15559998888", "q2", "queued behind"),
+    ]);
     let job = calls(&a)[0].0;
     let a = sim.input(Input::VoipmsResult { job, outcome: status("limit_reached") });
     let w = writes(&a);
@@ -667,10 +676,10 @@ fn the_daily_quota_bounces_at_once_closes_sending_until_eastern_midnight_then_pr
     // After midnight Eastern: one probe at a time.
     sim.advance(Duration::from_secs(7 * 3600 + 36 * 60));
     assert!(sim.gw.stats().online, "{:?}", sim.log);
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "p1", "probe"));
-    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "p2", "other number"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "p1", "probe"),
+        ("alice@example.com/phone", "+15557776666", "p2", "other number"),
+    ]);
     let c = calls(&a);
     assert_eq!(c.len(), 1, "only a probe: {c:?}");
     // The probe hits the cap again: closed for another hour.
@@ -681,10 +690,10 @@ fn the_daily_quota_bounces_at_once_closes_sending_until_eastern_midnight_then_pr
     let a = sim.input(Input::VoipmsResult { job, outcome: success() });
     assert!(removed(&a).len() == 1);
     // Open again: several at once.
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15552221111", "o1", "a"));
-    all.extend(sim.chat("alice@example.com/phone", "+15553334445", "o2", "b"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15552221111", "o1", "a"),
+        ("alice@example.com/phone", "+15553334445", "o2", "b"),
+    ]);
     assert_eq!(calls(&a).len(), 2, "{a:?} {:?}", sim.log);
 }
 
@@ -857,10 +866,10 @@ fn step_and_check_spin(sim: &mut Sim, d: Duration) -> bool {
 fn a_retry_due_while_the_quota_is_closed_does_not_spin_the_timer() {
     let mut sim = Sim::new();
     sim.online();
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
-    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "a1", "to A"),
+        ("alice@example.com/phone", "+15557776666", "b1", "to B"),
+    ]);
     let c = calls(&a);
     assert_eq!(c.len(), 2);
     sim.input(Input::VoipmsResult { job: c[0].0, outcome: status("limit_reached") });
@@ -873,10 +882,10 @@ fn a_retry_due_while_the_quota_is_closed_does_not_spin_the_timer() {
 fn a_retry_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
     let mut sim = Sim::new();
     sim.online();
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
-    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "a1", "to A"),
+        ("alice@example.com/phone", "+15557776666", "b1", "to B"),
+    ]);
     let c = calls(&a);
     sim.input(Input::VoipmsResult { job: c[0].0, outcome: status("api_limit_exceeded") });
     sim.input(Input::VoipmsResult { job: c[1].0, outcome: http(503) });
@@ -961,10 +970,10 @@ fn the_backfill_cursor_waits_for_what_the_run_found_to_be_on_disk() {
 fn only_the_probe_reopens_the_quota() {
     let mut sim = Sim::new();
     sim.online();
-    let mut all = Vec::new();
-    all.extend(sim.chat("alice@example.com/phone", "+15559998888", "a1", "to A"));
-    all.extend(sim.chat("alice@example.com/phone", "+15557776666", "b1", "to B"));
-    let a = sim.sync_all(&all);
+    let a = sim.chats(&[
+        ("alice@example.com/phone", "+15559998888", "a1", "to A"),
+        ("alice@example.com/phone", "+15557776666", "b1", "to B"),
+    ]);
     let c = calls(&a);
     let job_of = |t: &str| c.iter().find(|(_, r)| message_text(r) == t).unwrap().0;
     sim.input(Input::VoipmsResult { job: job_of("to A"), outcome: status("limit_reached") });
