@@ -150,13 +150,14 @@ fn id_value(st: &State, id: u64) -> Value {
     if st.options.ids_as_strings { Value::from(id.to_string()) } else { Value::from(id) }
 }
 
+/// The sending DID and the destination of a send, checked in that order.
+fn parties(st: &State, req: &ApiRequest) -> Result<(String, String), Value> {
+    Ok((sending_did(st, req)?, destination(st, req)?))
+}
+
 fn send_sms(st: &mut State, req: &ApiRequest) -> Value {
-    let did = match sending_did(st, req) {
-        Ok(d) => d,
-        Err(v) => return v,
-    };
-    let dst = match destination(st, req) {
-        Ok(d) => d,
+    let (did, dst) = match parties(st, req) {
+        Ok(p) => p,
         Err(v) => return v,
     };
     let Some(message) = req.raw("message") else {
@@ -178,12 +179,8 @@ fn send_sms(st: &mut State, req: &ApiRequest) -> Value {
 }
 
 fn send_mms(st: &mut State, req: &ApiRequest) -> Value {
-    let did = match sending_did(st, req) {
-        Ok(d) => d,
-        Err(v) => return v,
-    };
-    let dst = match destination(st, req) {
-        Ok(d) => d,
+    let (did, dst) = match parties(st, req) {
+        Ok(p) => p,
         Err(v) => return v,
     };
     let message = req.raw("message");
