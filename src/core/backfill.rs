@@ -92,6 +92,11 @@ impl Backfill {
         if self.run.is_some() { None } else { self.next }
     }
 
+    /// Whether a run should start now.
+    pub fn due(&self, now: Instant) -> bool {
+        self.run.is_none() && self.next.is_some_and(|t| now >= t)
+    }
+
     /// Whether `job` is one of ours.
     pub fn owns(&self, job: u64) -> bool {
         self.jobs.contains_key(&job)
@@ -99,8 +104,7 @@ impl Backfill {
 
     /// Start a run if one is due: one list call per DID, from `cursor_ms`.
     pub fn poll(&mut self, now: Now, dids: &[Nanp], cursor_ms: u64, next_job: &mut u64, out: &mut Outbox) {
-        let due = self.run.is_none() && self.next.is_some_and(|t| now.mono >= t);
-        if !due || dids.is_empty() {
+        if !self.due(now.mono) || dids.is_empty() {
             return;
         }
         let now_secs = (now.wall_ms / 1000) as i64;

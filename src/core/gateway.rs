@@ -367,7 +367,8 @@ impl Gateway {
             let seq = record.seq;
             self.write(record, Pending::Arm { seq });
         }
-        if calls {
+        // Checked first: this runs after every event, the DID list is needed once per run.
+        if calls && self.backfill.due(now.mono) {
             let dids: Vec<Nanp> = self.config.users.iter().flat_map(|u| u.dids.iter().copied()).collect();
             let cursor = self.seen.cursor().unwrap_or(now.wall_ms);
             self.backfill.poll(now, &dids, cursor, &mut self.next_job, &mut self.out);
