@@ -128,8 +128,37 @@ fn random_seed() -> u64 {
     }
 }
 
+/// Panics: one inside a webhook connection unwinds to that connection's `catch_unwind` (a bug in
+/// async-h1 or http-types must not take the gateway down); any other is a bug of ours in a state
+/// we cannot trust, so the process aborts (the spool keeps everything acknowledged, and the
+/// service manager restarts it). The message names the place, never the payload, which could
+/// hold request data.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        if webhook::panic_is_contained() {
+            logger::line(
+                Level::Error,
+                &format!(
+                    "internal error at {at} while serving a webhook; that connection was closed (please report this bug)"
+                ),
+            );
+        } else {
+            let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+            logger::line(
+                Level::Error,
+                &format!(
+                    "internal error at {at} in thread {thread}; stopping, nothing acknowledged is lost (please report this bug)"
+                ),
+            );
+            std::process::abort();
+        }
+    }));
+}
+
 /// Run the gateway until SIGTERM/SIGINT.
 pub fn run(config: Config) -> Result<(), RunError> {
+    install_panic_hook();
     let listener = std::net::TcpListener::bind(config.webhook.listen)
         .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
     let local = listener.local_addr().map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;

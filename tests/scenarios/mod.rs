@@ -18,6 +18,7 @@ mod sms_out;
 mod unauthorised;
 mod voipms_error;
 mod voipms_outage;
+mod webhook_hostile;
 mod webhook_http;
 mod xmpp_outage;
 
