@@ -5,7 +5,7 @@
 use argh::FromArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use voipms_xmpp::{config_file, daemon};
+use voipms_xmpp::{config_file, daemon, logger};
 
 /// XMPP ⇄ SMS/MMS gateway for VoIP.ms (an XEP-0114 component).
 #[derive(FromArgs, Debug)]
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             }
             Err(errors) => {
                 for e in &errors {
-                    eprintln!("{}: {e}", c.config.display());
+                    eprintln!("{}", logger::clean(&format!("{}: {e}", c.config.display())));
                 }
                 ExitCode::from(2)
             }
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(errors) => {
                     for e in &errors {
-                        eprintln!("{}: {e}", r.config.display());
+                        eprintln!("{}", logger::clean(&format!("{}: {e}", r.config.display())));
                     }
                     return ExitCode::from(2);
                 }
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             match daemon::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("voipms-xmpp: {e}");
+                    eprintln!("voipms-xmpp: {}", logger::clean(&e.to_string()));
                     ExitCode::from(1)
                 }
             }
