@@ -1,0 +1,4 @@
+//! libFuzzer entry point; the target itself is [`voipms_xmpp_fuzz::spool`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| voipms_xmpp_fuzz::spool(data));

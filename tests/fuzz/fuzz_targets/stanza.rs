@@ -1,0 +1,4 @@
+//! libFuzzer entry point; the target itself is [`voipms_xmpp_fuzz::stanza`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| voipms_xmpp_fuzz::stanza(data));
