@@ -183,6 +183,10 @@ impl Record {
 
     /// Parse and check a stored record.
     pub fn from_json(text: &str) -> Result<Record, RecordError> {
+        // nanoserde's derived reader panics (`unimplemented!`) when an unknown key is followed
+        // by something that is not a value, e.g. `{"":` (found by fuzzing): only well-formed
+        // JSON, as our own parser judges it, reaches it.
+        crate::core::json::parse(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
         let r = Record::deserialize_json(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
         if r.v > FORMAT_VERSION || r.v == 0 {
             return Err(RecordError::Version(r.v));
@@ -239,6 +243,13 @@ pub fn decode_line(line: &str) -> Result<Record, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_json_is_an_error_not_a_panic() {
+        for text in ["{\"\":", "{\"x\":,", "{\"v\":1,\"zz\":]", "{\"v\":1,\"zz\":}"] {
+            assert!(matches!(Record::from_json(text), Err(RecordError::Malformed(_))), "{text}");
+        }
+    }
 
     #[test]
     fn crc32_known_values() {
