@@ -455,13 +455,23 @@ fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<C
             Some(u)
         }
     });
+    // Never show the URL as given: it may carry credentials.
+    let shown = redact_url(&api_url);
     let url_ok = match api_url.split_once("://") {
         Some(("http" | "https", rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if host.is_empty() || host.contains('@') {
+            if host.contains('@') {
                 errors.push(ConfigError::Invalid {
                     key: "voipms.api_url".into(),
-                    reason: format!("\"{api_url}\" has no host (or has credentials in it)"),
+                    reason: format!(
+                        "\"{shown}\" has credentials in it: give them as \"voipms.api_username\" and \"voipms.api_password\""
+                    ),
+                });
+                false
+            } else if host.is_empty() {
+                errors.push(ConfigError::Invalid {
+                    key: "voipms.api_url".into(),
+                    reason: format!("\"{shown}\" has no host"),
                 });
                 false
             } else if host.eq_ignore_ascii_case("www.voip.ms") {
@@ -477,7 +487,7 @@ fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<C
         _ => {
             errors.push(ConfigError::Invalid {
                 key: "voipms.api_url".into(),
-                reason: format!("\"{api_url}\" is not an http(s) URL"),
+                reason: format!("\"{shown}\" is not an http(s) URL"),
             });
             false
         }
@@ -630,6 +640,28 @@ fn jid_map(value: Option<&Value>, component: Option<&str>, errors: &mut Vec<Conf
         }
     }
     (errors.len() == before).then_some(users)
+}
+
+/// A URL as it may be shown (config errors, logs): userinfo becomes `***@` and a query string
+/// `?***`, since either may hold credentials (`https://user:password@host/`, or VoIP.ms's GET
+/// form `?api_username=…&api_password=…`). Works on text that is not a valid URL too.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(i) if tail[i..].starts_with('?') => format!("{}?***", &tail[..i]),
+        Some(i) => tail[..i].to_string(),
+        None => tail.to_string(),
+    };
+    format!("{scheme}{host}{tail}")
 }
 
 /// Letters, digits, dots and hyphens, with at least one dot (or `localhost`, for tests).
@@ -786,6 +818,33 @@ mod tests {
         for (from, to, expected) in cases {
             assert_eq!(errors_of(&EXAMPLE.replacen(from, to, 1)), vec![expected.to_string()], "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn credentials_in_api_url_are_never_shown() {
+        // Regression (issue 6, defect 14): the error printed the URL with its userinfo.
+        for url in [
+            "https://john:hunter2@voip.ms/api/v1/rest.php",
+            "https://hunter2@voip.ms/api",
+            "ftp://john:hunter2@voip.ms/api",
+            "john:hunter2@voip.ms/api",
+            "ftp://voip.ms/x?api_password=hunter2",
+        ] {
+            let text = EXAMPLE.replace("https://voip.ms/api/v1/rest.php", url);
+            let errors = Config::from_json(&text, &SecretFiles::new()).map(|_| ()).unwrap_err();
+            let shown: Vec<String> = errors.iter().map(|e| format!("{e} {e:?}")).collect();
+            assert!(shown.iter().all(|e| !e.contains("hunter2") && e.contains("voipms.api_url")), "{url}: {shown:?}");
+        }
+        let e = errors_of(&EXAMPLE.replace("https://voip.ms/", "https://john:hunter2@voip.ms/"));
+        assert_eq!(
+            e,
+            vec![
+                "\"voipms.api_url\": \"https://***@voip.ms/api/v1/rest.php\" has credentials in it: give them as \"voipms.api_username\" and \"voipms.api_password\""
+            ]
+        );
+        assert_eq!(redact_url("https://u:p@h:8443/a?k=v&x=y#f"), "https://***@h:8443/a?***");
+        assert_eq!(redact_url("https://voip.ms/api/v1/rest.php"), "https://voip.ms/api/v1/rest.php");
+        assert_eq!(redact_url("http://a/b@c"), "http://a/b@c", "an @ in the path is not userinfo");
     }
 
     #[test]
