@@ -1,6 +1,6 @@
 //! The durable spool on disk: the only module that writes message state to files.
 //!
-//! Layout under `state_dir` (created with mode 0700):
+//! Layout under `state_dir` (created with mode 0700, each new directory synced with its parent):
 //! - `spool/new/NNNNNNNNNNNNNNNN.batch`: committed batches, one record per line
 //!   (`core::spool_record::encode_line`);
 //! - `spool/tmp/`: a batch being written; never read back;
@@ -109,10 +109,55 @@ pub const TIDY_AFTER: Duration = Duration::from_secs(1);
 const LEFT_BEHIND: &str =
     "could not remove delivered messages from the spool (they may be delivered again after a restart)";
 
+/// Create `path` and whatever of it is missing (mode 0700), durably: each new directory and the
+/// directory holding its entry are synced, so that a power cut after the first messages were
+/// acknowledged into `spool/new` cannot take the directory (and them) away.
 fn mkdir(path: &Path) -> Result<(), SpoolError> {
-    ctx(fs::DirBuilder::new().recursive(true).mode(0o700).create(path), || {
-        format!("cannot create \"{}\"", path.display())
-    })
+    let created = create_dirs(path)?;
+    for dir in dirs_to_sync(&created) {
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// Create `path` and its missing ancestors, mode 0700. Returns the directories this call
+/// created, outermost first.
+fn create_dirs(path: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    let mut missing = Vec::new();
+    let mut p = path;
+    while !p.exists() {
+        missing.push(p.to_path_buf());
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    missing.reverse();
+    let mut created = Vec::with_capacity(missing.len());
+    for dir in missing {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => created.push(dir),
+            // Made meanwhile by someone else, who is responsible for syncing it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(SpoolError { context: format!("cannot create \"{}\"", dir.display()), source: e }),
+        }
+    }
+    Ok(created)
+}
+
+/// The directories to fsync after creating `created` (outermost first): each new directory, and
+/// the one holding its entry, innermost first and each once (the parent of a new directory is
+/// the previous new one, or the directory that already existed).
+fn dirs_to_sync(created: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = created.iter().rev().cloned().collect();
+    if let Some(outermost) = created.first() {
+        let parent = match outermost.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        dirs.push(parent);
+    }
+    dirs
 }
 
 fn sync_dir(path: &Path) -> Result<(), SpoolError> {
@@ -530,6 +575,7 @@ fn safe_name(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::core::spool_record::{FORMAT_VERSION, Inbound, Unrouted};
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("voipms-spool-{name}-{}", std::process::id()));
@@ -680,6 +726,32 @@ mod tests {
         drop(first);
         assert!(Spool::open(&dir).is_ok(), "the lock goes with the process");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn created_directories_and_their_parents_are_synced() {
+        // Regression (issue 6, defect 13): a directory created on first start was never synced,
+        // so a power cut could lose spool/new after messages were acknowledged into it.
+        let root = temp_dir("mkdir");
+        fs::create_dir_all(&root).unwrap();
+        let deep = root.join("a").join("b").join("c");
+        let created = create_dirs(&deep).unwrap();
+        assert_eq!(created, vec![root.join("a"), root.join("a/b"), deep.clone()]);
+        for d in &created {
+            assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+        }
+        // Each new directory, then the directory holding its entry, up to the one that existed.
+        assert_eq!(dirs_to_sync(&created), vec![deep.clone(), root.join("a/b"), root.join("a"), root.clone()]);
+        assert!(create_dirs(&deep).unwrap().is_empty(), "nothing new: nothing to sync");
+        assert!(dirs_to_sync(&[]).is_empty());
+        assert_eq!(dirs_to_sync(&[PathBuf::from("state")]), vec![PathBuf::from("state"), PathBuf::from(".")]);
+        // A first start creates the whole tree.
+        let state = root.join("state");
+        Spool::open(&state).unwrap();
+        for d in ["spool/new", "spool/tmp", "unrouted"] {
+            assert!(state.join(d).is_dir(), "{d}");
+        }
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]
