@@ -63,6 +63,10 @@ pub struct XmppConfig {
     pub secret: Secret,
     /// How often the liveness ping is sent; it must be answered within half of this.
     pub keepalive: Duration,
+    /// Where the liveness ping goes: the XMPP server's own domain (`xmpp.ping_to`, by default
+    /// the domain the component lives under). Never a user's domain, which may be remote: its
+    /// answer would cross s2s, arrive late, and the link would be declared dead over and over.
+    pub ping_to: String,
 }
 
 /// `voipms` section.
@@ -412,12 +416,11 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
     let server = s.req_str("server");
     let secret = s.secret("xmpp", "secret", "secret_file", files);
     let keepalive = s.opt_secs("keepalive_secs", DEFAULT_KEEPALIVE_SECS, 3600);
+    let ping_to = s.opt_str("ping_to");
     s.finish();
-    let component = component.and_then(|c| match Jid::parse(&c) {
-        Ok(j) if j.local().is_none() && j.resource().is_none() && is_domain_name(j.domain()) => {
-            Some(j.domain().to_string())
-        }
-        _ => {
+    let component = component.and_then(|c| match domain_name(&c) {
+        Some(d) => Some(d),
+        None => {
             errors.push(ConfigError::Invalid {
                 key: "xmpp.component".into(),
                 reason: format!("\"{c}\" is not a domain name"),
@@ -425,6 +428,40 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
             None
         }
     });
+    let ping_to = match (ping_to, &component) {
+        (Some(p), _) => match domain_name(&p) {
+            Some(d) if Some(&d) == component.as_ref() => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: "must be the XMPP server's domain, not the component's own (pings would come back to it)"
+                        .into(),
+                });
+                None
+            }
+            Some(d) => Some(d),
+            None => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: format!("\"{p}\" is not a domain name"),
+                });
+                None
+            }
+        },
+        // `sms.example.com` lives under `example.com`, the server that hosts it.
+        (None, Some(c)) => match c.split_once('.') {
+            Some((_, parent)) => Some(parent.to_string()),
+            None => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: format!(
+                        "is required when \"xmpp.component\" (\"{c}\") has a single label: name the XMPP server's own domain"
+                    ),
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let server = server.and_then(|v| match valid_host_port(&v) {
         true => Some(v),
         false => {
@@ -435,7 +472,7 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
             None
         }
     });
-    Some(XmppConfig { component: component?, server: server?, secret: secret?, keepalive })
+    Some(XmppConfig { component: component?, server: server?, secret: secret?, keepalive, ping_to: ping_to? })
 }
 
 fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<VoipmsConfig> {
@@ -664,6 +701,16 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{host}{tail}")
 }
 
+/// A bare domain (no localpart, no resource), lower-cased, or `None`.
+fn domain_name(text: &str) -> Option<String> {
+    match Jid::parse(text) {
+        Ok(j) if j.local().is_none() && j.resource().is_none() && is_domain_name(j.domain()) => {
+            Some(j.domain().to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Letters, digits, dots and hyphens, with at least one dot (or `localhost`, for tests).
 fn is_domain_name(d: &str) -> bool {
     let labels_ok = d.split('.').all(|l| {
@@ -845,6 +892,33 @@ mod tests {
         assert_eq!(redact_url("https://u:p@h:8443/a?k=v&x=y#f"), "https://***@h:8443/a?***");
         assert_eq!(redact_url("https://voip.ms/api/v1/rest.php"), "https://voip.ms/api/v1/rest.php");
         assert_eq!(redact_url("http://a/b@c"), "http://a/b@c", "an @ in the path is not userinfo");
+    }
+
+    #[test]
+    fn the_keepalive_pings_the_domain_the_component_lives_under() {
+        // Regression (issue 6, defect 12): pings went to the first user's domain, maybe remote.
+        let c = Config::from_json(EXAMPLE, &SecretFiles::new()).unwrap();
+        assert_eq!(c.xmpp.ping_to, "example.com");
+        let named =
+            EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"XMPP.example.net\"");
+        assert_eq!(Config::from_json(&named, &SecretFiles::new()).unwrap().xmpp.ping_to, "xmpp.example.net");
+        let single = EXAMPLE.replace("\"sms.example.com\"", "\"localhost\"");
+        assert_eq!(
+            errors_of(&single),
+            vec![
+                "\"xmpp.ping_to\": is required when \"xmpp.component\" (\"localhost\") has a single label: name the XMPP server's own domain"
+            ]
+        );
+        let ours =
+            EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"sms.example.com\"");
+        assert_eq!(
+            errors_of(&ours),
+            vec![
+                "\"xmpp.ping_to\": must be the XMPP server's domain, not the component's own (pings would come back to it)"
+            ]
+        );
+        let bad = EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"a b\"");
+        assert_eq!(errors_of(&bad), vec!["\"xmpp.ping_to\": \"a b\" is not a domain name"]);
     }
 
     #[test]

@@ -173,10 +173,8 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for `config`. `boot` makes ids unique across restarts; `seed` feeds the jitter.
     pub fn new(config: Config, boot: &str, seed: u64) -> Gateway {
-        let ping_to =
-            config.users.first().map_or_else(|| config.xmpp.component.clone(), |u| u.jid.domain().to_string());
         Gateway {
-            session: Session::new(&config.xmpp, &ping_to),
+            session: Session::new(&config.xmpp),
             backfill: Backfill::new(config.voipms.backfill_interval),
             config,
             rng: Rng::new(seed),

@@ -224,7 +224,7 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     sim.pong = false;
     sim.online();
     assert!(sim.gw.stats().online);
-    // Idle for the keepalive interval: a ping to the users' server.
+    // Idle for the keepalive interval: a ping to the server (the domain the component lives under).
     let a = sim.advance(Duration::from_secs(60));
     let w = writes(&a);
     assert_eq!(w.len(), 1, "{a:?}");
@@ -245,6 +245,34 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     // And it dials again after a short back-off.
     let a = sim.advance(Duration::from_secs(1));
     assert!(a.contains(&Action::XmppConnect), "{a:?}");
+}
+
+#[test]
+fn the_keepalive_pings_the_local_server_not_a_users_remote_domain() {
+    // Regression (issue 6, defect 12): the ping went to the first user's domain; a remote one
+    // answers over s2s, late, and the link was declared dead again and again.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""alice@example.com": ["+15552345678"]"#, r#""alice@remote.example.org": ["+15552345678"]"#),
+    );
+    sim.pong = false;
+    sim.online();
+    let a = sim.advance(Duration::from_secs(60));
+    let w = writes(&a);
+    assert!(w[0].contains("urn:xmpp:ping") && w[0].contains("to='example.com'"), "{w:?}");
+    // Only the local server's answer counts.
+    let id = w[0].split("id='").nth(1).and_then(|r| r.split('\'').next()).unwrap().to_string();
+    sim.bytes(&format!("<iq type='result' id='{id}' from='remote.example.org' to='sms.example.com'/>"));
+    sim.bytes(&format!("<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>"));
+    let a = sim.advance(Duration::from_secs(40));
+    assert!(!a.contains(&Action::XmppClose), "answered by example.com: alive ({:?})", sim.log);
+    // With xmpp.ping_to, that server is pinged instead.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""secret": "s3cret""#, r#""secret": "s3cret", "ping_to": "xmpp.example.net""#),
+    );
+    sim.pong = false;
+    sim.online();
+    let w = writes(&sim.advance(Duration::from_secs(60)));
+    assert!(w[0].contains("to='xmpp.example.net'"), "{w:?}");
 }
 
 #[test]
