@@ -405,6 +405,18 @@ impl Gateway {
                 return;
             }
         };
+        // Only what is addressed to our domain (or a JID in it) is ours to answer: the answer's
+        // `from` is the request's `to`, and one outside our domain gets the stream killed
+        // (invalid-from, xmpp.md §3).
+        let to = match &stanza {
+            Stanza::Iq(iq) => &iq.to,
+            Stanza::Message(m) => &m.to,
+            Stanza::Presence(p) => &p.to,
+        };
+        if to.domain() != self.config.xmpp.component {
+            log(&mut self.out, Level::Debug, format!("ignored a stanza not for this component (to {})", to.domain()));
+            return;
+        }
         match stanza {
             Stanza::Iq(iq) => {
                 if let Some(reply) = iq::answer(&iq) {
@@ -422,9 +434,6 @@ impl Gateway {
     }
 
     fn message(&mut self, now: Now, m: Message) {
-        if m.to.domain() != self.config.xmpp.component {
-            return;
-        }
         let outgoing = match router::route(&self.config, &m) {
             Route::Drop(why) => {
                 if let Some(cond) = &m.error_condition {

@@ -540,6 +540,32 @@ fn a_malformed_iq_request_gets_bad_request() {
     assert!(writes(&a).is_empty(), "cannot be addressed: no answer");
 }
 
+#[test]
+fn an_iq_for_another_domain_is_not_answered() {
+    // Regression (issue 6, defect 10): the answer took the request's `to` as its `from`, so an
+    // iq addressed elsewhere got an answer from a foreign domain and the server killed the
+    // stream (invalid-from).
+    let mut sim = Sim::new();
+    sim.online();
+    for to in ["example.com", "alice@example.com", "+15559998888@other.example.net/x", "x.sms.example.com"] {
+        let a = sim.bytes(&format!(
+            "<iq type='get' id='f1' from='alice@example.com/x' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(writes(&a).is_empty(), "answered an iq to {to}: {a:?}");
+        let a = sim.bytes(&format!("<iq type='get' id='f2' from='alice@example.com/x' to='{to}'/>"));
+        assert!(writes(&a).is_empty(), "answered a malformed iq to {to}: {a:?}");
+    }
+    assert!(sim.log.iter().any(|l| l.contains("not for this component")), "{:?}", sim.log);
+    // Ours (the domain or a JID in it) still get their answer, from where they were sent.
+    for to in ["sms.example.com", "+15559998888@SMS.example.com/x"] {
+        let a = sim.bytes(&format!(
+            "<iq type='get' id='o1' from='alice@example.com/x' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        let w = writes(&a);
+        assert!(w.len() == 1 && w[0].contains("type='result'") && w[0].contains("sms.example.com"), "{to}: {w:?}");
+    }
+}
+
 fn status(s: &str) -> CallOutcome {
     CallOutcome::Response { status: 200, body: format!(r#"{{"status":"{s}"}}"#) }
 }
