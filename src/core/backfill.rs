@@ -49,6 +49,8 @@ pub enum Progress {
     },
     /// A call failed (for the log).
     Failed(String),
+    /// A row was not used (for the log).
+    Skipped(String),
 }
 
 #[derive(Debug)]
@@ -154,6 +156,12 @@ impl Backfill {
                 }
                 Ok(rows) => {
                     for row in rows {
+                        if !api::is_safe_id(&row.id) {
+                            progress.push(Progress::Skipped(format!(
+                                "backfill for DID {did}: skipped a message whose VoIP.ms id is not a plain id"
+                            )));
+                            continue;
+                        }
                         let Some(at) = parse_eastern(&row.date) else {
                             continue;
                         };

@@ -849,7 +849,7 @@ impl Gateway {
                         }
                         self.backfill_failed = false;
                     }
-                    Progress::Failed(why) => log(&mut self.out, Level::Warn, why),
+                    Progress::Failed(why) | Progress::Skipped(why) => log(&mut self.out, Level::Warn, why),
                 }
             }
             return;
@@ -860,9 +860,17 @@ impl Gateway {
         match kind {
             JobKind::Send => match classify(outcome) {
                 Answer::Sent { id } => {
-                    if let Some(id) = id {
+                    match id {
                         // So that a later lookup does not take this row for another message.
-                        self.seen.insert(sent_key(&id), now.wall_ms);
+                        Some(id) if api::is_safe_id(&id) => {
+                            self.seen.insert(sent_key(&id), now.wall_ms);
+                        }
+                        Some(_) => log(
+                            &mut self.out,
+                            Level::Warn,
+                            "VoIP.ms answered a send with an id that is not a plain id; not remembered",
+                        ),
+                        None => {}
                     }
                     // Only a send begun after the reset (the probe) proves the quota is back.
                     let started = self.outbound.started_ms(seq);

@@ -1085,3 +1085,36 @@ fn backfill_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
     sim.input(Input::VoipmsResult { job, outcome: status("api_limit_exceeded") });
     assert!(!step_and_check_spin(&mut sim, Duration::from_secs(15)), "backfill due during the pause: busy loop");
 }
+
+#[test]
+fn unsafe_ids_from_backfill_rows_and_send_answers_are_skipped() {
+    // Regression (issue 6, defect 9): ids reach the seen log; one with a tab or newline must
+    // never be used.
+    let (mut sim, lists) = Sim::backfilling();
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: rows_body(&[
+            ("1\\nquota\\t99999999999999\\nx", "2025-07-20 16:10:00", "5559998888", "injected"),
+            ("102", "2025-07-20 16:11:00", "5559998888", "fine"),
+        ]),
+    });
+    let texts: Vec<String> = spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().text.clone()).collect();
+    assert_eq!(texts, vec!["fine".to_string()], "{a:?}");
+    assert!(
+        sim.log.iter().any(|l| l.contains("skipped a message whose VoIP.ms id is not a plain id")),
+        "{:?}",
+        sim.log
+    );
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let answer = CallOutcome::Response {
+        status: 200,
+        body: r#"{"status":"success","sms":"7\nquota\t99999999999999\nx"}"#.into(),
+    };
+    let mut a = sim.input(Input::VoipmsResult { job, outcome: answer });
+    a.extend(sim.advance(Duration::from_secs(1)));
+    assert_eq!(removed(&a), vec!["boot-2".to_string()], "sent all the same: {a:?}");
+    let lines: String =
+        a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
+    assert!(!lines.lines().any(|l| l.starts_with("quota") || l.starts_with('x')), "{lines:?}");
+    assert!(sim.log.iter().any(|l| l.contains("not a plain id")), "{:?}", sim.log);
+}

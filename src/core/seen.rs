@@ -88,11 +88,17 @@ impl Seen {
         self.keys.contains_key(key)
     }
 
-    /// Remember `key` (seen at `at_ms`).
-    pub fn insert(&mut self, key: String, at_ms: u64) {
+    /// Remember `key` (seen at `at_ms`). A key that could break the log's line format (a tab,
+    /// a newline or another control character, or one of the log's own line names) is refused
+    /// and `false` returned: ids are checked where they come in, this is the last defence.
+    pub fn insert(&mut self, key: String, at_ms: u64) -> bool {
+        if key.is_empty() || key.chars().any(char::is_control) || matches!(key.as_str(), "cursor" | "quota") {
+            return false;
+        }
         let _ = writeln!(self.pending, "{key}\t{at_ms}");
         self.log_lines += 1;
         self.keys.insert(key, at_ms);
+        true
     }
 
     /// The fingerprint key for one more message with this sender, DID and text in the minute of
@@ -238,6 +244,21 @@ mod tests {
         assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
         assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
         assert!(!s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1), "a third is new");
+    }
+
+    #[test]
+    fn a_key_cannot_inject_a_line() {
+        // Regression (issue 6, defect 9): a key with a newline wrote a `quota` line of its own.
+        let mut s = Seen::default();
+        s.insert("sms:1\nquota\t99999999999999\nx".into(), 1_000);
+        s.insert("sms:2\tcursor".into(), 1_000);
+        s.insert("cursor".into(), 1_000);
+        s.insert(id_key(false, "3"), 1_000);
+        let text = s.take_pending().unwrap_or_default();
+        assert_eq!(text, "sms:3\t1000\n", "only the safe key is written");
+        let again = Seen::load(&text, 2_000);
+        assert_eq!((again.quota_until(), again.cursor(), again.len()), (None, None, 1));
+        assert!(!s.contains("sms:1\nquota\t99999999999999\nx"));
     }
 
     #[test]

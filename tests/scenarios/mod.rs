@@ -12,6 +12,7 @@ mod mms_out;
 mod reconnect;
 mod restart;
 mod second_did;
+mod seen_log;
 mod shutdown;
 mod sms_in;
 mod sms_out;

@@ -13,6 +13,20 @@ use crate::core::voipms::parts::{Method, Part};
 /// a busy DID so that backfill never misses a message that fell off the page.
 pub const LIST_LIMIT: u32 = 1000;
 
+/// VoIP.ms ids are numbers; 64 bytes leaves room for other forms without letting one grow.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// Whether a VoIP.ms message id may be used: 1 to [`MAX_ID_BYTES`] ASCII letters, digits, `-`,
+/// `_`, `.` or `:`. Ids become seen-log keys (`state_dir/seen.log`, one `key<TAB>time` per line)
+/// and file-name-like record fields: a tab or newline in one would write lines of its own (a
+/// `quota` line closing sending, a `cursor` line stopping backfill). Anything else is refused
+/// where it comes in.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// A call to make. Credentials are added by the shell; they never pass through the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
