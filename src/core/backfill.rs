@@ -4,7 +4,8 @@
 //! `getMMS all_messages=1 type=1` (every SMS and MMS received) from the cursor's day to today
 //! (voipms.md §6). Rows newer than the cursor (minus a little slack) and older than a grace
 //! period (the webhook's own time to arrive) are handed to the gateway, which drops the ones it
-//! has seen. An MMS row without media gets a `getMediaMMS` first (§6.2: lists often omit it).
+//! has seen; rows seen by id are reported first, so that each claims its own webhook message's
+//! fingerprint before an unseen identical row is matched. An MMS row without media gets a `getMediaMMS` first (§6.2: lists often omit it).
 //! The cursor moves only when every DID answered, so a failed run is simply redone.
 
 use crate::core::action::{Action, Outbox};
@@ -38,6 +39,8 @@ pub struct Found {
 /// What a finished call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
+    /// A row already delivered (seen by id): it claims its own fingerprint, nothing more.
+    Seen(Row),
     /// A message to deliver (if not seen).
     Found(Found),
     /// The run is over; with `complete`, the cursor may move to `until_ms`.
@@ -49,7 +52,7 @@ pub enum Progress {
     },
     /// A call failed (for the log).
     Failed(String),
-    /// A row was not used (for the log).
+    /// Rows were not used (for the log).
     Skipped(String),
 }
 
@@ -155,18 +158,25 @@ impl Backfill {
                     )));
                 }
                 Ok(rows) => {
-                    for row in rows {
-                        if !api::is_safe_id(&row.id) {
-                            progress.push(Progress::Skipped(format!(
-                                "backfill for DID {did}: skipped a message whose VoIP.ms id is not a plain id"
-                            )));
-                            continue;
-                        }
+                    let (safe, unsafe_ids): (Vec<Row>, Vec<Row>) =
+                        rows.into_iter().partition(|row| api::is_safe_id(&row.id));
+                    if !unsafe_ids.is_empty() {
+                        progress.push(Progress::Skipped(format!(
+                            "backfill for DID {did}: skipped {} message(s) whose VoIP.ms id is not a plain id",
+                            unsafe_ids.len()
+                        )));
+                    }
+                    // Rows seen by id come first, whatever their date (the list is newest first):
+                    // each claims its own webhook message's fingerprint before any unseen row
+                    // could take it for an identical text.
+                    let (known, new): (Vec<Row>, Vec<Row>) = safe.into_iter().partition(|row| seen(row));
+                    progress.extend(known.into_iter().map(Progress::Seen));
+                    for row in new {
                         let Some(at) = parse_eastern(&row.date) else {
                             continue;
                         };
                         let at_ms = (at.max(0) as u64) * 1000;
-                        if at_ms < run.from_ms || at_ms > run.until_ms || seen(&row) {
+                        if at_ms < run.from_ms || at_ms > run.until_ms {
                             continue;
                         }
                         if row.mms && row.media.is_empty() {

@@ -50,8 +50,9 @@ const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
 /// What to do once a record is durably written.
 #[derive(Debug)]
 enum Pending {
-    /// A received message: answer the webhooks waiting on it, remember its keys, then deliver.
-    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String> },
+    /// A received message: answer the webhooks waiting on it, remember its keys (and link its
+    /// id key to its fingerprint), then deliver.
+    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String>, link: Option<(String, String)> },
     /// A message for nobody: answer the webhooks, remember its keys.
     Unrouted { tokens: Vec<u64>, keys: Vec<String> },
     /// A new outbound message: queue it.
@@ -643,12 +644,17 @@ impl Gateway {
         let default_did = user.dids.first() == Some(&did);
         let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
         let user_jid = user.jid.to_string();
+        let mut link = None;
         if voipms_ms.is_none() {
-            // Brought by a webhook: a backfilled row under another id may claim this, once.
+            // Brought by a webhook: a backfilled row under another id may claim this, once; its
+            // own row (same id) claims it for sure.
             let pending = &self.pending_keys;
-            keys.push(self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
-                pending.contains_key(k)
-            }));
+            let fingerprint =
+                self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
+                    pending.contains_key(k)
+                });
+            link = voipms_id.as_ref().map(|id| (id_key(mms, id), fingerprint.clone()));
+            keys.push(fingerprint);
         }
         let record = self.new_record(
             now,
@@ -666,7 +672,7 @@ impl Gateway {
             None,
         );
         let id = record.id.clone();
-        self.write(record.clone(), Pending::Inbound { tokens, record, keys });
+        self.write(record.clone(), Pending::Inbound { tokens, record, keys, link });
         Some(id)
     }
 
@@ -741,11 +747,14 @@ impl Gateway {
 
     fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, record, keys }) => {
+            Some(Pending::Inbound { tokens, record, keys, link }) => {
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
                 self.remember(keys, now.wall_ms);
+                if let Some((id_key, fingerprint)) = link {
+                    self.seen.link(&id_key, &fingerprint, now.wall_ms);
+                }
                 if self.backfill_pending.remove(&record.id) {
                     self.advance_cursor();
                 }
@@ -841,6 +850,10 @@ impl Gateway {
             let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
             for progress in progress {
                 match progress {
+                    Progress::Seen(row) => {
+                        let _ = self.seen.claim_linked(&id_key(row.mms, &row.id), now.wall_ms)
+                            || self.seen.claim_linked(&id_key(!row.mms, &row.id), now.wall_ms);
+                    }
                     Progress::Found(found) => self.backfill_found(now, found),
                     Progress::Done { complete, until_ms } => {
                         if complete && !self.backfill_failed {

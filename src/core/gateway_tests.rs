@@ -1101,7 +1101,7 @@ fn unsafe_ids_from_backfill_rows_and_send_answers_are_skipped() {
     let texts: Vec<String> = spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().text.clone()).collect();
     assert_eq!(texts, vec!["fine".to_string()], "{a:?}");
     assert!(
-        sim.log.iter().any(|l| l.contains("skipped a message whose VoIP.ms id is not a plain id")),
+        sim.log.iter().any(|l| l.contains("skipped 1 message(s) whose VoIP.ms id is not a plain id")),
         "{:?}",
         sim.log
     );
@@ -1117,4 +1117,69 @@ fn unsafe_ids_from_backfill_rows_and_send_answers_are_skipped() {
         a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
     assert!(!lines.lines().any(|l| l.starts_with("quota") || l.starts_with('x')), "{lines:?}");
     assert!(sim.log.iter().any(|l| l.contains("not a plain id")), "{:?}", sim.log);
+}
+
+impl Sim {
+    /// A webhook with VoIP.ms id `id` from the usual contact to alice's DID, synced.
+    fn webhook_with_id(&mut self, token: u64, id: &str, text: &str) -> Vec<Action> {
+        let message = InboundMessage {
+            id: Some(id.into()),
+            from: Sender::Nanp(Nanp::parse("5559998888").unwrap()),
+            to: vec![Nanp::parse("5552345678").unwrap()],
+            text: text.into(),
+            media: vec![],
+            received_at: None,
+            mms: false,
+        };
+        let a = self.input(Input::Webhook { token, message });
+        self.sync_all(&a)
+    }
+}
+
+#[test]
+fn backfill_delivers_a_second_identical_text_whose_webhook_was_lost() {
+    // Regression (issue 6, defect 4): "ok" (101) came by webhook, "ok" again (102) did not.
+    // Row 101 was skipped by id without claiming its fingerprint, so row 102 claimed it and
+    // was never delivered. Newest first (as VoIP.ms lists) and oldest first.
+    for newest_first in [true, false] {
+        let (mut sim, lists) = Sim::backfilling();
+        let a = sim.webhook_with_id(1, "101", "ok");
+        assert_eq!(writes(&a).iter().filter(|w| w.contains("<body>ok</body>")).count(), 1);
+        let mut rows = vec![
+            ("102", "2025-07-20 16:21:00", "5559998888", "ok"),
+            ("101", "2025-07-20 16:20:00", "5559998888", "ok"),
+        ];
+        if !newest_first {
+            rows.reverse();
+        }
+        let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows_body(&rows) });
+        let found: Vec<Option<String>> =
+            spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().voipms_id.clone()).collect();
+        assert_eq!(found, vec![Some("102".to_string())], "newest first: {newest_first}; {:?}", sim.log);
+    }
+}
+
+#[test]
+fn a_webhook_message_and_its_row_under_another_id_still_match_after_a_restart() {
+    // The link from a webhook's id to its fingerprint is in the seen log: after a restart, row
+    // 101 (seen by id) takes its own fingerprint, and 102 is new.
+    let mut first = Sim::new();
+    first.online();
+    let mut a = first.webhook_with_id(1, "101", "ok");
+    a.extend(first.advance(Duration::from_millis(500)));
+    let log: String =
+        a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], &format!("cursor\t1753041600000\n{log}"), sim.now);
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    let rows = rows_body(&[
+        ("102", "2025-07-20 16:21:00", "5559998888", "ok"),
+        ("101", "2025-07-20 16:20:00", "5559998888", "ok"),
+    ]);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows });
+    let found: Vec<Option<String>> =
+        spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().voipms_id.clone()).collect();
+    assert_eq!(found, vec![Some("102".to_string())], "{:?}", sim.log);
 }

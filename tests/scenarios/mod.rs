@@ -1,6 +1,7 @@
 //! One file per feature.
 
 mod backfill;
+mod backfill_identical;
 mod bodyless;
 mod cli;
 mod crash;
