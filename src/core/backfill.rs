@@ -25,6 +25,21 @@ const MAX_RANGE_DAYS: i64 = 30;
 /// A failed run is retried sooner than the interval, but not in a tight loop.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// The text delivered for an MMS that has neither text nor media once VoIP.ms was asked for
+/// its media: delivering a note beats both alternatives, dropping it (the user never learns a
+/// message came) and holding the run open (VoIP.ms may never provide the media, and the cursor
+/// would never move again).
+pub const MMS_WITHOUT_CONTENT: &str =
+    "[an MMS arrived, but VoIP.ms did not provide its content; ask the sender to send it again]";
+
+/// Whether two VoIP.ms dates name the same time (as text when they do not parse).
+fn same_time(a: &str, b: &str) -> bool {
+    match (parse_eastern(a.trim()), parse_eastern(b.trim())) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
 /// A received message found by backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -196,8 +211,16 @@ impl Backfill {
                 }
             },
             Job::Media { did, mut row, at_ms } => match api::media(outcome) {
+                // An answer dated otherwise is another message (ids may be separate sequences
+                // for SMS and MMS): its media are not this row's.
+                Ok(media) if media.date.as_deref().is_some_and(|d| !same_time(d, &row.date)) => {
+                    progress.push(Progress::Skipped(format!(
+                        "backfill for DID {did}: getMediaMMS described another message (its date differs); its media were not used"
+                    )));
+                    progress.push(Progress::Found(Found { did, row, at_ms }));
+                }
                 Ok(media) => {
-                    row.media = media;
+                    row.media = media.urls;
                     progress.push(Progress::Found(Found { did, row, at_ms }));
                 }
                 // Not an MMS id: an SMS listed with (empty) media columns by `all_messages=1`.

@@ -690,8 +690,22 @@ impl Gateway {
             self.seen.insert(key, now.wall_ms);
             return;
         }
-        if row.message.is_empty() && row.media.is_empty() {
-            return;
+        let mut text = row.message;
+        if text.is_empty() && row.media.is_empty() {
+            if !row.mms {
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!("backfill found an empty SMS from {}; ignored", from.redacted()),
+                );
+                return;
+            }
+            log(
+                &mut self.out,
+                Level::Warn,
+                format!("backfill found an MMS from {} whose content VoIP.ms did not provide", from.redacted()),
+            );
+            text = crate::core::backfill::MMS_WITHOUT_CONTENT.to_string();
         }
         log(
             &mut self.out,
@@ -702,7 +716,7 @@ impl Gateway {
             now,
             &from,
             did,
-            row.message,
+            text,
             row.media,
             Some(row.id),
             row.mms,

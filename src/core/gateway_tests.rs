@@ -1183,3 +1183,115 @@ fn a_webhook_message_and_its_row_under_another_id_still_match_after_a_restart() 
         spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().voipms_id.clone()).collect();
     assert_eq!(found, vec![Some("102".to_string())], "{:?}", sim.log);
 }
+
+/// A getMMS list with one MMS row whose media the list left out (`col_media*` present, empty).
+fn mms_row_without_media(id: &str, date: &str, text: &str) -> CallOutcome {
+    let row = format!(
+        r#"{{"id":"{id}","date":"{date}","type":"1","did":"5552345678","contact":"5559998888","message":"{text}","col_media1":"","col_media2":"","col_media3":"","media":[]}}"#
+    );
+    CallOutcome::Response { status: 200, body: format!(r#"{{"status":"success","sms":[{row}]}}"#) }
+}
+
+fn media_answer(date: &str, urls: &[&str]) -> CallOutcome {
+    let urls: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+    CallOutcome::Response {
+        status: 200,
+        body: format!(r#"{{"status":"success","id":"1","date":"{date}","media":[{}]}}"#, urls.join(",")),
+    }
+}
+
+/// Finish the other DIDs' list calls of a backfill run with nothing found.
+fn finish_other_lists(sim: &mut Sim, lists: &[(u64, Request)]) {
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+}
+
+#[test]
+fn backfill_fetches_the_media_a_listed_mms_lacks() {
+    // Regression (issue 6, defect 5): a row is an MMS when it has media columns; one without
+    // media gets getMediaMMS, and the cursor waits for it.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+    });
+    let c = calls(&a);
+    assert_eq!(c.len(), 1, "a getMediaMMS lookup: {a:?}");
+    assert_eq!(c[0].1, Request::Media { id: "200000001".into() });
+    assert!(spooled(&a).is_empty() && !a.iter().any(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor"))));
+    let a = sim.input(Input::VoipmsResult {
+        job: c[0].0,
+        outcome: media_answer("2025-07-20 16:10:00", &["https://voip.ms/media/x/1.jpg"]),
+    });
+    let records = spooled(&a);
+    assert_eq!(records.len(), 1, "{a:?}");
+    let m = records[0].inbound.as_ref().unwrap();
+    assert_eq!(
+        (m.text.as_str(), m.media.clone(), m.mms),
+        ("", vec!["https://voip.ms/media/x/1.jpg".to_string()], true)
+    );
+    let a = sim.sync_all(&a);
+    assert!(writes(&a).iter().any(|w| w.contains("jabber:x:oob") && w.contains("1.jpg")), "{a:?}");
+}
+
+#[test]
+fn an_mms_whose_content_voipms_does_not_provide_is_delivered_with_a_note() {
+    // Nothing vanishes: a picture-only MMS whose media the lookup does not give (none, or the
+    // answer describes another message: its date differs) reaches the user as a short note.
+    for answer in
+        [media_answer("2025-07-20 16:10:00", &[]), media_answer("2025-07-19 09:00:00", &["https://x/other.jpg"])]
+    {
+        let (mut sim, lists) = Sim::backfilling();
+        finish_other_lists(&mut sim, &lists);
+        let a = sim.input(Input::VoipmsResult {
+            job: lists[0].0,
+            outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+        });
+        let (job, _) = calls(&a)[0].clone();
+        let a = sim.input(Input::VoipmsResult { job, outcome: answer.clone() });
+        let records = spooled(&a);
+        assert_eq!(records.len(), 1, "{a:?}");
+        let m = records[0].inbound.as_ref().unwrap();
+        assert!(m.media.is_empty(), "another message's media are not taken: {m:?}");
+        assert!(m.text.contains("MMS") && m.text.contains("VoIP.ms did not provide"), "{}", m.text);
+    }
+    // With text, the text goes alone.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", "a long text sent as MMS"),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: media_answer("2025-07-20 16:10:00", &[]) });
+    assert_eq!(spooled(&a)[0].inbound.as_ref().unwrap().text, "a long text sent as MMS");
+}
+
+#[test]
+fn a_listed_mms_that_getmediamms_does_not_know_is_an_sms() {
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("100000001", "2025-07-20 16:10:00", "plain text"),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_id") });
+    let m = spooled(&a)[0].inbound.clone().unwrap();
+    assert_eq!((m.text.as_str(), m.mms, m.voipms_id.as_deref()), ("plain text", false, Some("100000001")));
+    // A lookup that fails for another reason leaves the run incomplete: it is redone soon.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    assert!(spooled(&a).is_empty());
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(!a.iter().any(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor"))), "{a:?}");
+    assert_eq!(calls(&a).len(), 3, "the run is redone within a minute: {a:?}");
+}

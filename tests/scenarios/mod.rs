@@ -8,6 +8,7 @@ mod crash;
 mod dedupe;
 mod disk;
 mod long_text;
+mod mms_backfill;
 mod mms_in;
 mod mms_out;
 mod reconnect;

@@ -242,7 +242,8 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
 pub struct Row {
     /// VoIP.ms's id.
     pub id: String,
-    /// `true` for a row with media (an MMS); a row without may still be one (see [`Request::Media`]).
+    /// `true` for a row with media columns (an MMS, or an SMS that `all_messages=1` listed
+    /// with them: a [`Request::Media`] lookup tells, when the row has no media).
     pub mms: bool,
     /// `YYYY-MM-DD HH:MM:SS`, US Eastern.
     pub date: String,
@@ -286,9 +287,10 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
                 .filter(|m| !m.is_empty())
                 .collect();
         }
-        // `all_messages=1` lists SMS with (empty) media columns too: only media make it an MMS
-        // here; a row without them is resolved by a getMediaMMS lookup.
-        let mms = !media.is_empty();
+        // getMMS gives MMS rows media columns (voipms.md §11.6), often empty (§6.2): a row with
+        // them, whatever their values, is taken for an MMS, and one without media is looked up
+        // with getMediaMMS (`invalid_id`: it was an SMS after all).
+        let mms = ["col_media1", "col_media2", "col_media3", "media"].iter().any(|k| item.get(k).is_some());
         out.push(Row {
             id,
             mms,
@@ -302,8 +304,18 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
     Ok(out)
 }
 
+/// A `getMediaMMS` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaAnswer {
+    /// The message's `date`, when the answer gives one (to check it is the row's message: SMS
+    /// and MMS ids may be separate sequences, voipms.md §6.2).
+    pub date: Option<String>,
+    /// The media URLs.
+    pub urls: Vec<String>,
+}
+
 /// Read a `getMediaMMS` answer: the media URLs, as an object keyed "1".."3" or an array.
-pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
+pub fn media(outcome: &CallOutcome) -> Result<MediaAnswer, Failure> {
     let value = match answer(outcome)? {
         (status, value) if status == "success" => value,
         (status, _) => return Err(classify_status(&status)),
@@ -313,7 +325,8 @@ pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
         Some(Value::Object(members)) => members.iter().filter_map(|(_, v)| v.as_str()).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(urls.into_iter().filter(|u: &String| !u.is_empty()).collect())
+    let urls = urls.into_iter().filter(|u: &String| !u.is_empty()).collect();
+    Ok(MediaAnswer { date: value.get("date").and_then(Value::as_text), urls })
 }
 
 /// The classification and wording of a VoIP.ms error status (voipms.md §4.2).
@@ -473,14 +486,30 @@ mod tests {
     }
 
     #[test]
+    fn a_row_with_media_columns_is_an_mms_whatever_their_values() {
+        // Regression (issue 6, defect 5): only a row with media counted as an MMS, so one
+        // whose media the list omitted was never looked up with getMediaMMS.
+        let body = r#"{"status":"success","sms":[
+            {"id":"200000003","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "col_media1":"","col_media2":"","col_media3":"","media":[]},
+            {"id":"200000004","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "media":[]},
+            {"id":"200000005","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "col_media1":""},
+            {"id":"100000002","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"sms"}]}"#;
+        let r = rows(&CallOutcome::Response { status: 200, body: body.into() }).unwrap();
+        assert_eq!(r.iter().map(|r| r.mms).collect::<Vec<_>>(), vec![true, true, true, false]);
+        assert!(r.iter().all(|r| r.media.is_empty()));
+    }
+
+    #[test]
     fn media_as_object_or_array() {
         let object = r#"{"status":"success","id":"1","date":"x","media":{"1":"https://a","2":"https://b"}}"#;
-        assert_eq!(
-            media(&CallOutcome::Response { status: 200, body: object.into() }).unwrap(),
-            vec!["https://a", "https://b"]
-        );
+        let m = media(&CallOutcome::Response { status: 200, body: object.into() }).unwrap();
+        assert_eq!((m.urls, m.date.as_deref()), (vec!["https://a".to_string(), "https://b".to_string()], Some("x")));
         let array = r#"{"status":"success","media":["https://a"]}"#;
-        assert_eq!(media(&CallOutcome::Response { status: 200, body: array.into() }).unwrap(), vec!["https://a"]);
+        let m = media(&CallOutcome::Response { status: 200, body: array.into() }).unwrap();
+        assert_eq!((m.urls, m.date), (vec!["https://a".to_string()], None));
     }
 
     #[test]
