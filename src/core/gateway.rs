@@ -6,7 +6,8 @@
 //! one: stanza → router → `SpoolWrite` → `SpoolSynced` → outbound queue → `VoipmsCall` per part
 //! (the record is rewritten after each part) → `SpoolRemove`, or a bounce owed to the sender.
 //! Every VoIP.ms failure is classified (`voipms::api`): transient ones are retried with back-off
-//! until `voipms.retry_for_secs`, a lost answer is looked up before any resend, the daily quota
+//! until `voipms.retry_for_secs`, a send whose answer is not VoIP.ms's verdict (none, 5xx,
+//! garbage) is looked up before any resend, the daily quota
 //! closes sending until midnight US Eastern, the rest bounce at once (docs/reliability.md).
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
@@ -915,10 +916,9 @@ impl Gateway {
                     log(&mut self.out, Level::Info, "a send whose answer was lost did go out: not sending it again");
                     self.part_sent(now, seq);
                 }
-                Ok(_) => {
-                    self.outbound.verified_unsent(seq);
-                    self.outbound.retry_at(seq, now.mono);
-                }
+                // Not sent: send again now. The failed send already counted for the back-off;
+                // the lookup does not count again (that would double every delay).
+                Ok(_) => self.outbound.verified_unsent(seq),
                 Err(f) => self.retry_or_bounce(now, seq, f),
             },
         }
@@ -964,7 +964,7 @@ impl Gateway {
                     &mut self.out,
                     Level::Warn,
                     format!(
-                        "sending to {dst}: no answer from VoIP.ms ({}); checking whether it went out before retrying",
+                        "sending to {dst}: VoIP.ms's answer does not say whether it went out ({}); will look it up before any retry",
                         f.status
                     ),
                 );

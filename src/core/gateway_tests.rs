@@ -587,7 +587,14 @@ fn transient_failures_are_retried_with_growing_back_off_until_they_succeed() {
     sim.online();
     let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
     let mut gaps = Vec::new();
-    for outcome in [http(503), http(500), CallOutcome::NotSent("refused".into()), status("method_maintenance")] {
+    // Failures that certainly sent nothing (HTTP errors are looked up first: see
+    // a_proxy_error_after_the_request_left_is_looked_up_not_resent).
+    for outcome in [
+        CallOutcome::NotSent("refused".into()),
+        status("method_maintenance"),
+        CallOutcome::NotSent("no route to host".into()),
+        status("provider_outofservice"),
+    ] {
         let a = sim.input(Input::VoipmsResult { job, outcome });
         assert!(writes(&a).is_empty(), "no error to the sender yet: {a:?}");
         let start = sim.now.mono;
@@ -644,7 +651,7 @@ fn a_failing_number_holds_back_its_own_later_messages_but_not_other_numbers() {
     ]);
     let (job, _) = calls(&a)[0].clone();
     assert_eq!(calls(&a).len(), 1);
-    let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("refused".into()) });
     assert!(calls(&a).is_empty(), "'second' waits behind the failing 'first'");
     // Another number goes straight through meanwhile.
     let (other, r) = send_one(&mut sim, "+15557776666", "b1", "elsewhere");
@@ -1294,4 +1301,52 @@ fn a_listed_mms_that_getmediamms_does_not_know_is_an_sms() {
     let a = sim.advance(Duration::from_secs(61));
     assert!(!a.iter().any(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor"))), "{a:?}");
     assert_eq!(calls(&a).len(), 3, "the run is redone within a minute: {a:?}");
+}
+
+#[test]
+fn a_proxy_error_after_the_request_left_is_looked_up_not_resent() {
+    // Regression (issue 6, defect 7): HTTP 502 (or garbage, or no status) was retried blind;
+    // VoIP.ms may already have sent it, so it is looked up first.
+    for outcome in
+        [http(502), http(504), CallOutcome::Response { status: 200, body: "<html>oops</html>".into() }, status_less()]
+    {
+        let mut sim = Sim::new();
+        sim.online();
+        let (job, _) = send_one(&mut sim, "+15559998888", "m1", "exactly once");
+        let a = sim.input(Input::VoipmsResult { job, outcome: outcome.clone() });
+        assert!(writes(&a).is_empty() && calls(&a).is_empty(), "{a:?}");
+        let a = sim.advance(Duration::from_secs(5));
+        let (job, lookup) = calls(&a).remove(0);
+        assert_eq!(lookup.method(), "getSMS", "looked up, not resent, after {outcome:?}");
+        let row = r#"{"status":"success","sms":[{"id":"9","date":"2025-07-20 16:24:16","type":"0","did":"5552345678","contact":"5559998888","message":"exactly once"}]}"#;
+        let a =
+            sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: row.into() } });
+        assert_eq!(removed(&a), vec!["boot-1".to_string()], "it went out: done");
+        assert!(calls(&a).is_empty() && writes(&a).is_empty());
+    }
+}
+
+#[test]
+fn a_proxy_error_when_nothing_went_out_is_resent_after_the_lookup() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    let a = sim.advance(Duration::from_secs(5));
+    let (job, lookup) = calls(&a).remove(0);
+    assert_eq!(lookup.method(), "getSMS");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("no_sms") });
+    let (job, again) = calls(&a).remove(0);
+    assert_eq!(again.method(), "sendSMS");
+    let a = sim.input(Input::VoipmsResult { job, outcome: success() });
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+    // A request that never left is resent without a lookup.
+    let (job, _) = send_one(&mut sim, "+15559998888", "m2", "again");
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("connection refused".into()) });
+    let a = sim.advance(Duration::from_secs(5));
+    assert_eq!(calls(&a).remove(0).1.method(), "sendSMS");
+}
+
+fn status_less() -> CallOutcome {
+    CallOutcome::Response { status: 200, body: "{}".into() }
 }

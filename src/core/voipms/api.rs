@@ -149,9 +149,10 @@ pub enum Answer {
 /// How a failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
-    /// Network trouble, HTTP 5xx/429, garbage, maintenance: retry later.
+    /// Nothing was done (never sent, `method_maintenance`, …): retry later.
     Transient,
-    /// The request may have been carried out (timeout after sending): look before resending.
+    /// The request may have been carried out (no answer, or an answer that is not VoIP.ms's
+    /// verdict: HTTP 4xx/5xx, not JSON, no status): look before resending.
     Ambiguous,
     /// `api_limit_exceeded`: slow down (the limit is per minute).
     RateLimited,
@@ -197,6 +198,13 @@ pub fn classify(outcome: &CallOutcome) -> Answer {
 
 /// The `status` and the JSON of an answer, or the failure of a call that did not produce one
 /// (transport trouble, an HTTP error, garbage, a JSON object without a status).
+///
+/// VoIP.ms answers every call with HTTP 200 and a JSON `status` (voipms.md §3): only that is its
+/// own word on what happened, and keeps its class. Anything else that comes back to a request
+/// that was sent in full (a proxy's 502/504, an HTML page, JSON without a status, no answer at
+/// all) may follow a send VoIP.ms carried out, so it is ambiguous: looked up before any resend.
+/// Only a request that never left, and HTTP 429 (refused before it was handled), may be resent
+/// blind; a redirect means a wrong `api_url`.
 fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
     let (http, body) = match outcome {
         CallOutcome::NotSent(why) => {
@@ -211,14 +219,14 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
         }
         CallOutcome::Response { status, body } => (*status, body),
     };
-    let (class, text) = match http {
+    let (class, status, text) = match http {
         200..=299 => {
             let Ok(value) = json::parse(body) else {
-                return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
+                return Err(failure(FailureClass::Ambiguous, "not JSON", "VoIP.ms sent an unreadable answer".into()));
             };
             let Some(status) = value.get("status").and_then(Value::as_str).map(str::to_string) else {
                 return Err(failure(
-                    FailureClass::Transient,
+                    FailureClass::Ambiguous,
                     "no status",
                     "VoIP.ms sent an answer without a status".into(),
                 ));
@@ -227,14 +235,21 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
         }
         300..=399 => (
             FailureClass::Operator,
+            format!("HTTP {http}"),
             format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
         ),
-        429 => (FailureClass::RateLimited, "VoIP.ms is rate limiting the gateway (HTTP 429)".to_string()),
+        429 => (
+            FailureClass::RateLimited,
+            "HTTP 429".to_string(),
+            "VoIP.ms is rate limiting the gateway (HTTP 429)".to_string(),
+        ),
         // Not something the API does (it answers 200 with a status); a CDN block, perhaps.
-        400..=499 => (FailureClass::Transient, format!("VoIP.ms refused the request (HTTP {http})")),
-        _ => (FailureClass::Transient, format!("VoIP.ms is unavailable (HTTP {http})")),
+        400..=499 => {
+            (FailureClass::Ambiguous, format!("HTTP {http}"), format!("VoIP.ms refused the request (HTTP {http})"))
+        }
+        _ => (FailureClass::Ambiguous, format!("HTTP {http}"), format!("VoIP.ms is unavailable (HTTP {http})")),
     };
-    Err(failure(class, &format!("HTTP {http}"), text))
+    Err(failure(class, &status, text))
 }
 
 /// One message from a getSMS/getMMS list.
@@ -437,7 +452,7 @@ mod tests {
     fn transport_failures() {
         assert_eq!(
             failed(classify(&CallOutcome::Response { status: 503, body: String::new() })).class,
-            FailureClass::Transient
+            FailureClass::Ambiguous
         );
         assert_eq!(
             failed(classify(&CallOutcome::Response { status: 429, body: String::new() })).class,
@@ -445,13 +460,50 @@ mod tests {
         );
         let redirect = failed(classify(&CallOutcome::Response { status: 301, body: String::new() }));
         assert_eq!((redirect.class, redirect.condition), (FailureClass::Operator, "service-unavailable"));
-        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Transient);
-        assert_eq!(failed(response("{}")).class, FailureClass::Transient);
+        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Ambiguous);
+        assert_eq!(failed(response("{}")).class, FailureClass::Ambiguous);
         assert_eq!(failed(classify(&CallOutcome::NotSent("connection refused".into()))).class, FailureClass::Transient);
         let lost = failed(classify(&CallOutcome::NoAnswer("timed out".into())));
         assert_eq!(
             (lost.class, lost.condition, lost.error_type),
             (FailureClass::Ambiguous, "remote-server-timeout", "wait")
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_request_that_was_sent_is_ambiguous_unless_voipms_said_what_happened() {
+        // Regression (issue 6, defect 7): a proxy's 502/504, an HTML page or a JSON object
+        // without a status can come after VoIP.ms sent the SMS; resending blind sends it twice.
+        let http = |status: u16, body: &str| failed(classify(&CallOutcome::Response { status, body: body.into() }));
+        for f in [
+            http(500, ""),
+            http(502, "<h1>Bad gateway</h1>"),
+            http(504, ""),
+            http(503, r#"{"status":"method_maintenance"}"#),
+            http(404, ""),
+            http(403, "blocked"),
+            http(200, "<html>busy</html>"),
+            http(200, "{}"),
+            http(200, r#"{"status":7}"#),
+            failed(classify(&CallOutcome::NoAnswer("timed out".into()))),
+        ] {
+            assert_eq!(
+                (f.class, f.condition, f.error_type),
+                (FailureClass::Ambiguous, "remote-server-timeout", "wait"),
+                "{f:?}"
+            );
+        }
+        // Blind resends stay for what certainly did nothing: never sent, or rate limited.
+        assert_eq!(failed(classify(&CallOutcome::NotSent("refused".into()))).class, FailureClass::Transient);
+        assert_eq!(http(429, "").class, FailureClass::RateLimited);
+        // VoIP.ms's own word keeps its class; a redirect is still the operator's.
+        assert_eq!(http(200, r#"{"status":"method_maintenance"}"#).class, FailureClass::Transient);
+        assert_eq!(http(200, r#"{"status":"invalid_dst"}"#).class, FailureClass::Permanent);
+        assert_eq!(http(301, "").class, FailureClass::Operator);
+        // Lists (read-only) read the same way: a failure, retried by their caller.
+        assert_eq!(
+            rows(&CallOutcome::Response { status: 502, body: String::new() }).unwrap_err().class,
+            FailureClass::Ambiguous
         );
     }
 
