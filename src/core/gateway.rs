@@ -15,13 +15,14 @@ use crate::core::backfill::{Backfill, Found, Progress};
 use crate::core::config::Config;
 use crate::core::iq;
 use crate::core::mailbox::Mailbox;
-use crate::core::outbound::{Allowance, JobKind, MAX_IN_FLIGHT, OutboundQueue};
+use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::quota::Quota;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, id_key, sent_key};
 use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
-use crate::core::time::{Now, next_eastern_midnight};
+use crate::core::time::Now;
 use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, Row, classify};
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
@@ -41,8 +42,6 @@ const RETRY_CAP: Duration = Duration::from_secs(300);
 const SMS_FAILED_RETRY: Duration = Duration::from_secs(30);
 /// `api_limit_exceeded` is per minute: the whole account pauses this long.
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
-/// After a failed probe, the quota is tried again this much later.
-const QUOTA_PROBE_AGAIN_MS: u64 = 3600 * 1000;
 /// New seen-log lines wait at most this long for other spool work to travel with.
 const SEEN_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// How often the seen set is checked for expired keys.
@@ -64,67 +63,6 @@ enum Pending {
     Arm { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
-}
-
-/// The daily sending cap (`limit_reached`): closed until `until_ms`, then one probe.
-#[derive(Debug, Default)]
-struct Quota {
-    until_ms: Option<u64>,
-    /// The probe after a reset hit the cap again (the reset time is then a guess).
-    extended: bool,
-    /// `until_ms` as a monotonic instant: a timer, so that waiting sends go at the reset.
-    reopen_at: Option<Instant>,
-}
-
-impl Quota {
-    fn sends_allowed(&self, now_ms: u64) -> usize {
-        match self.until_ms {
-            None => MAX_IN_FLIGHT,
-            Some(until) if now_ms < until => 0,
-            Some(_) => 1,
-        }
-    }
-
-    fn closed(&self, now_ms: u64) -> bool {
-        self.until_ms.is_some_and(|u| now_ms < u)
-    }
-
-    /// `limit_reached`: closed until the next US-Eastern midnight, or for an hour when the probe
-    /// after a reset hit it again.
-    fn hit(&mut self, now: Now) {
-        let now_ms = now.wall_ms;
-        let probing = self.until_ms.is_some_and(|u| now_ms >= u);
-        self.extended = probing;
-        let until = if probing {
-            now_ms + QUOTA_PROBE_AGAIN_MS
-        } else {
-            (next_eastern_midnight((now_ms / 1000) as i64).max(0) as u64) * 1000
-        };
-        self.until_ms = Some(until);
-        self.reopen_at = now.mono.checked_add(Duration::from_millis(until.saturating_sub(now_ms)));
-    }
-
-    fn clear(&mut self) {
-        self.until_ms = None;
-        self.extended = false;
-        self.reopen_at = None;
-    }
-
-    fn error(&self, now_ms: u64) -> ErrorSpec {
-        let left = self.until_ms.unwrap_or(now_ms).saturating_sub(now_ms) / 60_000;
-        let when =
-            if left >= 60 { format!("{} h {} min", left / 60, left % 60) } else { format!("{} min", left.max(1)) };
-        let text = if self.extended {
-            format!(
-                "VoIP.ms still reports its daily sending limit reached after midnight US Eastern time: nothing can be sent for about {when}, when the gateway tries again (VoIP.ms support can raise the limit)"
-            )
-        } else {
-            format!(
-                "VoIP.ms daily sending limit reached: nothing can be sent for about {when}, until it resets at midnight US Eastern time (VoIP.ms support can raise the limit)"
-            )
-        };
-        ErrorSpec::new("resource-constraint", "wait", text)
-    }
 }
 
 /// Counts for logs and health.

@@ -9,6 +9,7 @@
 //!   [`mailbox`]: stanzas owed to users until the server has read them.
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
+//! - [`quota`]: the daily sending cap.
 //! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
 
 pub mod action;
@@ -22,6 +23,7 @@ pub mod json;
 pub mod mailbox;
 pub mod outbound;
 pub mod phone;
+pub mod quota;
 pub mod retry;
 pub mod router;
 pub mod secret;
