@@ -14,7 +14,7 @@ use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
 use crate::core::config::Config;
 use crate::core::iq;
-use crate::core::mailbox::Mailbox;
+use crate::core::mailbox::{self, Mailbox};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
 use crate::core::quota::Quota;
@@ -778,6 +778,7 @@ impl Gateway {
                         condition: "resource-constraint".into(),
                         error_type: "wait".into(),
                         text: "the gateway cannot store messages right now; try again later".into(),
+                        notice: false,
                     });
                     self.mailbox.add(record, false);
                     self.mailbox.flush(now, &mut self.session, &mut self.out);
@@ -981,6 +982,8 @@ impl Gateway {
         let Some(mut record) = self.outbound.remove(seq) else {
             return;
         };
+        // Late: the sender's resource may be gone; the bare JID gets a notice too.
+        let notice = mailbox::is_late(&record, now.wall_ms, &self.boot);
         let Some(o) = record.outbound.as_mut() else {
             return;
         };
@@ -995,7 +998,8 @@ impl Gateway {
             // invite a resend that may duplicate it.
             text.push_str("; the last attempt may nevertheless have reached the recipient");
         }
-        o.bounce = Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text });
+        o.bounce =
+            Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text, notice });
         record.rev += 1;
         self.write(record.clone(), Pending::Bounce);
         self.mailbox.add(record, false);

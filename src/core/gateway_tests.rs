@@ -1350,3 +1350,90 @@ fn a_proxy_error_when_nothing_went_out_is_resent_after_the_lookup() {
 fn status_less() -> CallOutcome {
     CallOutcome::Response { status: 200, body: "{}".into() }
 }
+
+/// The chat notices (not errors) written to `to`.
+fn notices_to(actions: &[Action], to: &str) -> Vec<String> {
+    writes(actions)
+        .into_iter()
+        .filter(|w| w.starts_with("<message") && w.contains("type='chat'") && w.contains(&format!("to='{to}'")))
+        .collect()
+}
+
+#[test]
+fn a_late_bounce_also_goes_to_the_bare_jid_as_a_chat_notice() {
+    // Regression (issue 6, defect 8): after hours of retries the error went only to the full
+    // JID the message came from; that resource is usually gone by then, and servers drop
+    // errors to a departed resource. The notice to the bare JID is stored offline.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""backfill_interval_secs": 0"#, r#""backfill_interval_secs": 0, "retry_for_secs": 600"#),
+    );
+    sim.online();
+    let text = "Running late, see you at the station at eight instead of seven";
+    let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", text);
+    let mut bounced = Vec::new();
+    for _ in 0..100 {
+        let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("connection refused".into()) });
+        if writes(&a).iter().any(|w| w.contains("type='error'")) {
+            bounced = a;
+            break;
+        }
+        let a = sim.advance(Duration::from_secs(301));
+        job = calls(&a).first().expect("a retry").0;
+    }
+    let w = writes(&bounced);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("type='error'") && w.contains("to='alice@example.com/phone'") && w.contains("id='m1'")),
+        "{w:?}"
+    );
+    let notices = notices_to(&bounced, "alice@example.com");
+    assert_eq!(notices.len(), 1, "a notice to the bare JID: {w:?}");
+    let n = &notices[0];
+    assert!(n.contains("from='+15559998888@sms.example.com'"), "{n}");
+    assert!(n.contains("was not sent") && n.contains("gave up after trying for 10 minute(s)"), "{n}");
+    assert!(
+        n.contains("Running late, see you at the station at…") || n.contains("Running late, see you at the…"),
+        "{n}"
+    );
+    assert!(!n.contains("seven"), "only the first words: {n}");
+    // What is owed is durable: the record says a notice goes too.
+    let record = spooled(&bounced).into_iter().next().expect("the bounce is spooled");
+    assert!(record.outbound.unwrap().bounce.unwrap().notice);
+}
+
+#[test]
+fn a_bounce_answered_at_once_needs_no_notice() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    assert!(writes(&a).iter().any(|w| w.contains("type='error'")));
+    assert!(notices_to(&a, "alice@example.com").is_empty(), "{a:?}");
+    // Nor a refusal by the router.
+    let a = sim.chat("eve@example.com/x", "+15559998888", "e1", "hi");
+    assert!(notices_to(&a, "eve@example.com").is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_bounce_after_a_restart_also_sends_a_notice() {
+    let mut first = Sim::new();
+    first.online();
+    let a = first.chat("alice@example.com/phone", "+15559998888", "m1", "before the restart");
+    let mut records = spooled(&a);
+    // Accepted by the previous run (another boot id), moments ago.
+    records[0].id = "earlier-1".into();
+    let mut sim = Sim::new();
+    sim.gw.restore(records, "", sim.now);
+    sim.gw.start(sim.now);
+    let a = sim.drain();
+    let (job, _) = calls(&sim.arm(a)).remove(0);
+    sim.connect();
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    let notices = notices_to(&a, "alice@example.com");
+    assert_eq!(notices.len(), 1, "{a:?}");
+    assert!(
+        notices[0].contains("before the restart") && notices[0].contains("VoIP.ms cannot send to this number"),
+        "{}",
+        notices[0]
+    );
+}

@@ -110,6 +110,10 @@ pub struct Bounce {
     pub error_type: String,
     /// The reason in plain words.
     pub text: String,
+    /// A late bounce: also send the user's bare JID a chat notice (its full JID has likely gone
+    /// by now, and servers drop errors to a departed resource but store chats offline).
+    #[nserde(default)]
+    pub notice: bool,
 }
 
 /// A message for a DID that no user maps.
@@ -289,6 +293,23 @@ mod tests {
         assert!(!text.contains('\n'), "one line: {text}");
         assert_eq!(Record::from_json(&text).unwrap(), r);
         assert_eq!(r.kind(), Kind::Outbound);
+    }
+
+    #[test]
+    fn a_bounce_written_before_notices_existed_still_reads() {
+        let mut r = outbound();
+        r.outbound.as_mut().unwrap().bounce = Some(Bounce {
+            condition: "item-not-found".into(),
+            error_type: "cancel".into(),
+            text: "x".into(),
+            notice: true,
+        });
+        let text = r.to_json();
+        let old = text.replace(",\"notice\":true", "");
+        assert_ne!(old, text);
+        let read = Record::from_json(&old).unwrap();
+        assert!(!read.outbound.unwrap().bounce.unwrap().notice);
+        assert_eq!(Record::from_json(&text).unwrap(), r);
     }
 
     #[test]

@@ -165,3 +165,28 @@ fn a_proxy_error_after_voipms_sent_it_is_looked_up_not_resent() {
     let stored: Vec<_> = env.voipms.messages().into_iter().filter(|m| m.message == "one SMS, not two").collect();
     assert_eq!(stored.len(), 1);
 }
+
+#[test]
+fn a_message_that_fails_after_a_restart_is_also_reported_to_the_bare_jid() {
+    // Regression (issue 6, defect 8): a late error went only to the full JID the message came
+    // from, which is usually gone by then. A chat notice to the bare JID is stored offline.
+    let mut env = TestEnv::new("outage-late-notice");
+    env.voipms_extra = r#", "retry_for_secs": 2"#.into();
+    let (gw, mut peer) = env.start_online();
+    env.voipms.inject(Fault::http_status("sendSMS", 1000, 503));
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "n1", "Dinner is at eight, not seven"));
+    env.voipms.wait_for_calls("sendSMS", 1, WAIT).unwrap();
+    assert!(gw.terminate().success());
+    let (_gw, mut peer) = env.start_online();
+    let (cond, kind, _) = peer.expect_error("n1");
+    assert_eq!((cond.as_str(), kind.as_str()), ("remote-server-timeout", "wait"));
+    let notice = peer.expect("a chat notice to the bare JID", |e| {
+        e.is("message", voipms_xmpp::core::xmpp::ns::COMPONENT)
+            && e.get_attr("type") == Some("chat")
+            && e.get_attr("to") == Some(ALICE)
+    });
+    assert_eq!(notice.get_attr("from"), Some(format!("+1{FRIEND}@{DOMAIN}").as_str()));
+    let body = notice.get_child("body", voipms_xmpp::core::xmpp::ns::COMPONENT).unwrap().text_content();
+    assert!(body.contains("was not sent") && body.contains("Dinner is at eight"), "{body}");
+    assert!(sent_texts(&env).is_empty());
+}
