@@ -13,6 +13,7 @@
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
 use crate::core::config::Config;
+use crate::core::delivery::{Deliveries, Verdict};
 use crate::core::iq;
 use crate::core::mailbox::{self, Mailbox};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
@@ -21,7 +22,9 @@ use crate::core::quota::Quota;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, id_key, sent_key};
-use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
+use crate::core::spool_record::{
+    Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Undeliverable, Unrouted,
+};
 use crate::core::time::Now;
 use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, Row, classify};
 use crate::core::voipms::parts::Method;
@@ -30,7 +33,7 @@ use crate::core::xmpp::element::Element;
 use crate::core::xmpp::jid::Jid;
 use crate::core::xmpp::ns;
 use crate::core::xmpp::session::{Session, SessionEvent};
-use crate::core::xmpp::stanza::{ErrorSpec, Message, Stanza, build};
+use crate::core::xmpp::stanza::{ErrorSpec, Message, MessageType, Stanza, build};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -63,6 +66,11 @@ enum Pending {
     Arm { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
+    /// A delivered message back in the spool to be delivered again: nothing more to do.
+    Requeued,
+    /// A message the XMPP server refused, being set aside in `undeliverable/`: then leave the
+    /// spool (if still in it), and count it.
+    Undeliverable { file: Box<Undeliverable>, spooled: bool },
 }
 
 /// Counts for logs and health.
@@ -74,6 +82,9 @@ pub struct Stats {
     pub to_voipms: usize,
     /// Whether the component is online.
     pub online: bool,
+    /// Received messages the XMPP server refused to deliver, set aside in
+    /// `state_dir/undeliverable/` since the start.
+    pub undeliverable: u64,
 }
 
 /// The sans-IO gateway.
@@ -87,6 +98,8 @@ pub struct Gateway {
     next_job: u64,
     out: Outbox,
     mailbox: Mailbox,
+    /// Delivered messages the server may still refuse, and those to deliver again.
+    deliveries: Deliveries,
     outbound: OutboundQueue,
     backfill: Backfill,
     seen: Seen,
@@ -123,6 +136,7 @@ impl Gateway {
             next_job: 0,
             out: Outbox::new(),
             mailbox: Mailbox::default(),
+            deliveries: Deliveries::default(),
             outbound: OutboundQueue::default(),
             seen: Seen::default(),
             pending_keys: HashMap::new(),
@@ -210,6 +224,7 @@ impl Gateway {
         [
             self.session.poll_timeout(),
             self.outbound.next_deadline(),
+            self.deliveries.next_deadline(),
             backfill,
             self.paused_until,
             self.quota.reopen_at,
@@ -223,7 +238,12 @@ impl Gateway {
 
     /// Queue sizes.
     pub fn stats(&self) -> Stats {
-        Stats { to_xmpp: self.mailbox.len(), to_voipms: self.outbound.len(), online: self.session.is_online() }
+        Stats {
+            to_xmpp: self.mailbox.len() + self.deliveries.waiting(),
+            to_voipms: self.outbound.len(),
+            online: self.session.is_online(),
+            undeliverable: self.deliveries.undeliverable(),
+        }
     }
 
     /// Timers are due.
@@ -235,6 +255,13 @@ impl Gateway {
         }
         if self.quota.reopen_at.is_some_and(|t| now.mono >= t) {
             self.quota.reopen_at = None;
+        }
+        let again = self.deliveries.due(now.mono);
+        if !again.is_empty() {
+            for record in again {
+                self.mailbox.add(record, true);
+            }
+            self.mailbox.flush(now, &mut self.session, &mut self.out);
         }
         if self.next_seen_compact.is_some_and(|t| now.mono >= t) {
             self.next_seen_compact = Some(now.mono + SEEN_COMPACT_EVERY);
@@ -319,7 +346,9 @@ impl Gateway {
                 SessionEvent::Online => self.mailbox.flush(now, &mut self.session, &mut self.out),
                 SessionEvent::Offline => self.mailbox.offline(),
                 SessionEvent::PingAnswered(n) => {
-                    self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out);
+                    for record in self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out) {
+                        self.deliveries.delivered(record, now.mono);
+                    }
                 }
                 SessionEvent::Stanza(element) => self.stanza(now, &element),
             }
@@ -374,17 +403,13 @@ impl Gateway {
     }
 
     fn message(&mut self, now: Now, m: Message) {
+        if m.kind == MessageType::Error {
+            self.delivery_error(now, &m);
+            return;
+        }
         let outgoing = match router::route(&self.config, &m) {
             Route::Drop(why) => {
-                if let Some(cond) = &m.error_condition {
-                    log(
-                        &mut self.out,
-                        Level::Info,
-                        format!("{} answered a message of ours with error {cond}", m.from.to_bare()),
-                    );
-                } else {
-                    log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
-                }
+                log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
                 return;
             }
             Route::Reject(error) => {
@@ -443,6 +468,44 @@ impl Gateway {
             None,
         );
         self.write(record.clone(), Pending::Outbound { record });
+    }
+
+    /// The server answered a message with an error: if it is a delivery of ours, deliver it
+    /// again later (`wait`) or set it aside as undeliverable (`core::delivery`).
+    fn delivery_error(&mut self, now: Now, m: &Message) {
+        let (from, condition) = (m.from.to_bare(), m.error_condition.as_deref().unwrap_or("undefined-condition"));
+        let domain = self.config.xmpp.component.clone();
+        match self.deliveries.error(m, now, &domain, &mut self.mailbox, &mut self.rng) {
+            Verdict::NotOurs => {
+                log(&mut self.out, Level::Info, format!("{from} answered a message of ours with error {condition}"));
+            }
+            Verdict::Forged => log(
+                &mut self.out,
+                Level::Debug,
+                format!("ignored error {condition} from {from}: not the recipient of the message it names"),
+            ),
+            Verdict::AlreadyHandled => {
+                log(&mut self.out, Level::Debug, format!("error {condition} from {from}: already being handled"));
+            }
+            Verdict::Redeliver { record, rewrite, after } => {
+                log(
+                    &mut self.out,
+                    Level::Warn,
+                    format!(
+                        "the XMPP server could not deliver a message to {from} now ({condition}); trying again in {}s",
+                        after.as_secs()
+                    ),
+                );
+                if rewrite {
+                    // It had left the spool: back in, durably, until it is delivered.
+                    self.write(*record, Pending::Requeued);
+                }
+            }
+            Verdict::Undeliverable { file, spooled } => {
+                self.pending.insert(file.record.id.clone(), Pending::Undeliverable { file: file.clone(), spooled });
+                self.out.push_back(Action::SpoolUndeliverable(file));
+            }
+        }
     }
 
     fn new_record(
@@ -743,7 +806,22 @@ impl Gateway {
                 }
             }
             Some(Pending::Progress { seq } | Pending::Arm { seq }) => self.outbound.synced(seq),
-            Some(Pending::Bounce) | None => {}
+            Some(Pending::Undeliverable { file, spooled }) => {
+                self.deliveries.set_aside();
+                let user = file.record.inbound.as_ref().map_or("", |m| m.user.as_str());
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    format!(
+                        "the XMPP server refused a message for {user} ({}, {}): it is kept in state_dir/undeliverable/",
+                        file.condition, file.error_type
+                    ),
+                );
+                if spooled {
+                    self.out.push_back(Action::SpoolRemove(file.record.id));
+                }
+            }
+            Some(Pending::Bounce | Pending::Requeued) | None => {}
         }
     }
 
@@ -793,6 +871,21 @@ impl Gateway {
                 self.outbound.disarm(seq);
                 self.retry_or_bounce(now, seq, api::classify_status("spool_unwritable"));
             }
+            Some(Pending::Undeliverable { file, .. }) => {
+                // Not set aside: it stays owed, and is delivered again later (a refusal then
+                // tries the file once more).
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    "a message the XMPP server refused could not be kept in state_dir/undeliverable/; it will be delivered again later",
+                );
+                self.deliveries.retry_later(file.record, now.mono);
+            }
+            Some(Pending::Requeued) => log(
+                &mut self.out,
+                Level::Error,
+                "a message to deliver again could not be written back to the spool; it is kept in memory",
+            ),
             Some(Pending::Bounce) | None => {}
         }
     }

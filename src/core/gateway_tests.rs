@@ -1437,3 +1437,188 @@ fn a_bounce_after_a_restart_also_sends_a_notice() {
         notices[0]
     );
 }
+
+/// A server's delivery error for stanza `id`, from `from` to `to`.
+fn delivery_error(id: &str, from: &str, to: &str, kind: &str, condition: &str) -> String {
+    format!(
+        "<message type='error' id='{id}' from='{from}' to='{to}'><error type='{kind}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+}
+
+fn undeliverable(actions: &[Action]) -> Vec<crate::core::spool_record::Undeliverable> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::SpoolUndeliverable(u) = a { Some((**u).clone()) } else { None })
+        .collect()
+}
+
+const CONTACT: &str = "+15559998888@sms.example.com";
+
+impl Sim {
+    /// A webhook text for alice, delivered; with `confirm`, the server's ping answer too.
+    fn delivered(&mut self, text: &str, media: &[&str], confirm: bool) -> Vec<Action> {
+        let a = self.webhook(1, "5552345678", text, media);
+        let a = self.sync_all(&a);
+        assert!(writes(&a).iter().any(|w| w.contains(&format!("<body>{text}</body>"))), "{a:?}");
+        if confirm {
+            let b = self.answer_pings(&a);
+            assert_eq!(removed(&b), vec!["boot-1".to_string()], "confirmed and out of the spool");
+        }
+        a
+    }
+}
+
+#[test]
+fn a_cancel_error_after_the_ping_answer_sets_the_message_aside_as_undeliverable() {
+    // Regression (issue 6, defect 6): once the ping was answered the record was deleted, and a
+    // later <message type='error'> for it was logged at Info and dropped: the text was gone.
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    let u = undeliverable(&a);
+    assert_eq!(u.len(), 1, "{a:?}");
+    assert_eq!((u[0].condition.as_str(), u[0].error_type.as_str()), ("service-unavailable", "cancel"));
+    assert_eq!(u[0].record.inbound.as_ref().unwrap().text, "hello");
+    assert_eq!(sim.gw.stats().undeliverable, 0, "counted once on disk");
+    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert!(removed(&a).is_empty(), "it had left the spool already: {a:?}");
+    assert_eq!(sim.gw.stats().undeliverable, 1);
+    let line = sim.log.iter().find(|l| l.contains("undeliverable")).expect("an error line");
+    assert!(
+        line.contains("alice@example.com") && line.contains("service-unavailable") && !line.contains("hello"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_cancel_error_before_the_ping_answer_moves_the_record_out_of_the_spool() {
+    let mut sim = Sim::new();
+    sim.online();
+    let delivered = sim.delivered("hello", &["https://m/x.jpg"], false);
+    // The same error for the text and the media stanza: handled once.
+    let mut a = sim.bytes(&delivery_error("boot-1", "alice@example.com/phone", CONTACT, "cancel", "item-not-found"));
+    a.extend(sim.bytes(&delivery_error("boot-1-m1", "alice@example.com", CONTACT, "cancel", "item-not-found")));
+    assert_eq!(undeliverable(&a).len(), 1, "{a:?}");
+    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert_eq!(removed(&a), vec!["boot-1".to_string()], "set aside first, then out of the spool");
+    // The ping answer that follows confirms nothing more.
+    assert!(removed(&sim.answer_pings(&delivered)).is_empty());
+    assert_eq!(sim.gw.stats().undeliverable, 1);
+}
+
+#[test]
+fn a_wait_error_redelivers_later_with_growing_back_off() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "resource-constraint"));
+    // Back in the spool, durably, until it is delivered again.
+    let back = spooled(&a);
+    assert_eq!(back.len(), 1, "{a:?}");
+    assert_eq!((back[0].id.as_str(), back[0].inbound.as_ref().unwrap().text.as_str()), ("boot-1", "hello"));
+    sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert_eq!(sim.gw.stats().to_xmpp, 1, "still owed");
+    assert!(writes(&sim.advance(Duration::from_secs(29))).iter().all(|w| !w.contains("hello")), "not at once");
+    let a = sim.advance(Duration::from_secs(31));
+    assert!(
+        writes(&a).iter().any(|w| w.contains("<body>hello</body>") && w.contains("urn:xmpp:delay")),
+        "redelivered, stamped: {a:?}"
+    );
+    assert_eq!(removed(&a), vec!["boot-1".to_string()], "confirmed by the next ping answer");
+    // It waits again; the next delay is longer (doubling).
+    sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "resource-constraint"));
+    assert!(writes(&sim.advance(Duration::from_secs(59))).iter().all(|w| !w.contains("hello")));
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(writes(&a).iter().any(|w| w.contains("<body>hello</body>")), "{a:?}");
+    assert_eq!(sim.gw.stats().to_xmpp, 0);
+}
+
+#[test]
+fn a_wait_error_gives_up_a_day_after_acceptance() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let mut set_aside = Vec::new();
+    for _ in 0..60 {
+        let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "recipient-unavailable"));
+        set_aside = undeliverable(&a);
+        if !set_aside.is_empty() {
+            break;
+        }
+        sim.sync_all(&a);
+        // Redelivered within the hour-long cap.
+        let mut waited = Duration::ZERO;
+        while !writes(&sim.advance(Duration::from_secs(60))).iter().any(|w| w.contains("<body>hello</body>")) {
+            waited += Duration::from_secs(60);
+            assert!(waited <= Duration::from_secs(3600), "not redelivered within the hour");
+        }
+    }
+    assert_eq!(set_aside.len(), 1, "given up after a day");
+    assert_eq!(set_aside[0].condition, "recipient-unavailable");
+    assert!(sim.now.wall_ms - 1_753_043_056_000 >= 24 * 3600 * 1000);
+}
+
+#[test]
+fn a_wait_error_before_the_ping_answer_redelivers_without_a_write() {
+    let mut sim = Sim::new();
+    sim.online();
+    let delivered = sim.delivered("hello", &[], false);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "remote-server-timeout"));
+    assert!(removed(&sim.answer_pings(&delivered)).is_empty(), "the ping answer does not confirm it now");
+    assert!(spooled(&a).is_empty() && removed(&a).is_empty(), "it is still in the spool: {a:?}");
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(writes(&a).iter().any(|w| w.contains("<body>hello</body>")), "{a:?}");
+}
+
+#[test]
+fn a_forged_or_foreign_delivery_error_is_ignored() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    for xml in [
+        // Any XMPP user can send an error with our id: only the recipient's counts.
+        delivery_error("boot-1", "mallory@evil.example", CONTACT, "cancel", "service-unavailable"),
+        delivery_error("boot-1", "bob@example.com", CONTACT, "cancel", "service-unavailable"),
+        // From the user, but about another conversation.
+        delivery_error("boot-1", "alice@example.com", "+15551112222@sms.example.com", "cancel", "service-unavailable"),
+        // Ids we never gave.
+        delivery_error("boot-99", "alice@example.com", CONTACT, "cancel", "service-unavailable"),
+        delivery_error("m1", "alice@example.com", CONTACT, "cancel", "service-unavailable"),
+    ] {
+        let a = sim.bytes(&xml);
+        assert!(a.is_empty(), "{xml}: {a:?}");
+    }
+    assert_eq!(sim.gw.stats().undeliverable, 0);
+    // The genuine one still counts.
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert_eq!(undeliverable(&a).len(), 1);
+}
+
+#[test]
+fn errors_for_our_bounces_and_notices_are_only_logged() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    sim.answer_pings(&a);
+    let a = sim.bytes(&delivery_error("m1", "alice@example.com/phone", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
+    let a = sim.bytes(&delivery_error("boot-1-n", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
+    assert!(
+        sim.log.iter().any(|l| l.contains("answered a message of ours with error service-unavailable")),
+        "{:?}",
+        sim.log
+    );
+}
+
+#[test]
+fn delivered_records_are_remembered_for_ten_minutes_only() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    sim.advance(Duration::from_secs(601));
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
+}

@@ -94,15 +94,16 @@ impl Mailbox {
         }
     }
 
-    /// A ping came back: the items it covers are delivered and leave the spool.
-    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> usize {
-        let mut done = 0;
+    /// A ping came back: the items it covers are delivered and leave the spool. Returns their
+    /// records (the server may still answer one with an error: see `core::delivery`).
+    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> Vec<Record> {
+        let mut done = Vec::new();
         if let Some((p, seqs)) = self.confirming.take() {
             if p == n {
                 for seq in seqs {
                     if let Some(item) = self.items.remove(&seq) {
-                        out.push_back(Action::SpoolRemove(item.record.id));
-                        done += 1;
+                        out.push_back(Action::SpoolRemove(item.record.id.clone()));
+                        done.push(item.record);
                     }
                 }
             } else {
@@ -111,6 +112,22 @@ impl Mailbox {
         }
         self.ping_if_needed(now, session, out);
         done
+    }
+
+    /// The record with this id, if it is owed (written or not).
+    pub fn find(&self, id: &str) -> Option<&Record> {
+        self.items.values().map(|i| &i.record).find(|r| r.id == id)
+    }
+
+    /// Take the record with this id out (the server refused its delivery); it stays in the
+    /// spool, and no ping answer confirms it any more.
+    pub fn take(&mut self, id: &str) -> Option<Record> {
+        let seq = self.items.iter().find(|(_, i)| i.record.id == id).map(|(seq, _)| *seq)?;
+        self.unpinged.retain(|s| *s != seq);
+        if let Some((_, seqs)) = self.confirming.as_mut() {
+            seqs.retain(|s| *s != seq);
+        }
+        self.items.remove(&seq).map(|i| i.record)
     }
 
     /// The stream is gone: nothing written on it counts, and everything owed now waits.

@@ -6,7 +6,8 @@
 //! - [`action`]: inputs and actions, the whole vocabulary with the shell.
 //! - [`xmpp`]: framer, element tree, stanzas, JIDs, handshake, session.
 //! - [`router`]: who may send what from which DID; [`outbound`]: the send queue;
-//!   [`mailbox`]: stanzas owed to users until the server has read them.
+//!   [`mailbox`]: stanzas owed to users until the server has read them; [`delivery`]: the
+//!   server's errors for what was delivered (redelivery, undeliverable).
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
 //! - [`quota`]: the daily sending cap.
@@ -15,6 +16,7 @@
 pub mod action;
 pub mod backfill;
 pub mod config;
+pub mod delivery;
 pub mod gateway;
 #[cfg(test)]
 mod gateway_tests;

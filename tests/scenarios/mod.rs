@@ -6,6 +6,7 @@ mod bodyless;
 mod cli;
 mod crash;
 mod dedupe;
+mod delivery_error;
 mod disk;
 mod long_text;
 mod mms_backfill;
