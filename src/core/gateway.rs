@@ -7,8 +7,14 @@
 //! (the record is rewritten after each part) → `SpoolRemove`, or a bounce owed to the sender.
 //! Every VoIP.ms failure is classified (`voipms::api`): transient ones are retried with back-off
 //! until `voipms.retry_for_secs`, a send whose answer is not VoIP.ms's verdict (none, 5xx,
-//! garbage) is looked up before any resend, the daily quota
-//! closes sending until midnight US Eastern, the rest bounce at once (docs/reliability.md).
+//! garbage) is looked up before any resend, the daily quota closes sending until midnight US
+//! Eastern, the rest bounce at once (docs/reliability.md).
+//!
+//! This file holds the state, the inputs and the dispatch; `received` handles received messages
+//! (webhooks, backfill, the server's delivery errors) and `sending` users' messages to VoIP.ms.
+
+mod received;
+mod sending;
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
@@ -37,14 +43,6 @@ use crate::core::xmpp::stanza::{ErrorSpec, Message, MessageType, Stanza, build};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// First retry delay for a transient VoIP.ms failure.
-const RETRY_BASE: Duration = Duration::from_secs(2);
-/// Longest retry delay (voipms.md §4.2).
-const RETRY_CAP: Duration = Duration::from_secs(300);
-/// `sms_failed` gets one retry after this pause (it may be a carrier hiccup).
-const SMS_FAILED_RETRY: Duration = Duration::from_secs(30);
-/// `api_limit_exceeded` is per minute: the whole account pauses this long.
-const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
 /// New seen-log lines wait at most this long for other spool work to travel with.
 const SEEN_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// How often the seen set is checked for expired keys.
@@ -392,6 +390,7 @@ impl Gateway {
                     self.session.send(reply, &mut self.out);
                 }
             }
+            Stanza::Message(m) if m.kind == MessageType::Error => self.delivery_error(now, &m),
             Stanza::Message(m) => self.message(now, m),
             Stanza::Presence(_) => {}
         }
@@ -400,112 +399,6 @@ impl Gateway {
     fn reply_error(&mut self, m: &Message, error: &ErrorSpec) {
         self.session
             .send(build::message_error(&m.to.to_string(), &m.from.to_string(), m.id.as_deref(), error), &mut self.out);
-    }
-
-    fn message(&mut self, now: Now, m: Message) {
-        if m.kind == MessageType::Error {
-            self.delivery_error(now, &m);
-            return;
-        }
-        let outgoing = match router::route(&self.config, &m) {
-            Route::Drop(why) => {
-                log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
-                return;
-            }
-            Route::Reject(error) => {
-                log(
-                    &mut self.out,
-                    Level::Info,
-                    format!("refused a message from {}: {} ({})", m.from.to_bare(), error.condition, error.text),
-                );
-                self.reply_error(&m, &error);
-                return;
-            }
-            Route::Send(o) => o,
-        };
-        if self.quota.closed(now.wall_ms) {
-            let error = self.quota.error(now.wall_ms);
-            log(
-                &mut self.out,
-                Level::Info,
-                format!("refused a message from {}: the daily VoIP.ms sending limit is spent", m.from.to_bare()),
-            );
-            self.reply_error(&m, &error);
-            return;
-        }
-        let parts: Vec<OutPart> = outgoing
-            .parts
-            .iter()
-            .map(|p| OutPart { mms: p.method == Method::Mms, message: p.message.clone(), media: p.media.clone() })
-            .collect();
-        log(
-            &mut self.out,
-            Level::Info,
-            format!(
-                "accepted a message from {} to {} via DID {} ({} part(s))",
-                m.from.to_bare(),
-                outgoing.dst,
-                outgoing.did,
-                parts.len()
-            ),
-        );
-        let contact = m.to.local().unwrap_or_default().to_string();
-        let record = self.new_record(
-            now,
-            None,
-            Some(Outbound {
-                sender: m.from.to_string(),
-                contact,
-                stanza_id: m.id.clone(),
-                did: outgoing.did.ten_digits().to_string(),
-                dst: outgoing.dst.ten_digits().to_string(),
-                parts,
-                next_part: 0,
-                receipt: m.receipt_requested,
-                bounce: None,
-                unconfirmed_ms: None,
-            }),
-            None,
-        );
-        self.write(record.clone(), Pending::Outbound { record });
-    }
-
-    /// The server answered a message with an error: if it is a delivery of ours, deliver it
-    /// again later (`wait`) or set it aside as undeliverable (`core::delivery`).
-    fn delivery_error(&mut self, now: Now, m: &Message) {
-        let (from, condition) = (m.from.to_bare(), m.error_condition.as_deref().unwrap_or("undefined-condition"));
-        let domain = self.config.xmpp.component.clone();
-        match self.deliveries.error(m, now, &domain, &mut self.mailbox, &mut self.rng) {
-            Verdict::NotOurs => {
-                log(&mut self.out, Level::Info, format!("{from} answered a message of ours with error {condition}"));
-            }
-            Verdict::Forged => log(
-                &mut self.out,
-                Level::Debug,
-                format!("ignored error {condition} from {from}: not the recipient of the message it names"),
-            ),
-            Verdict::AlreadyHandled => {
-                log(&mut self.out, Level::Debug, format!("error {condition} from {from}: already being handled"));
-            }
-            Verdict::Redeliver { record, rewrite, after } => {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!(
-                        "the XMPP server could not deliver a message to {from} now ({condition}); trying again in {}s",
-                        after.as_secs()
-                    ),
-                );
-                if rewrite {
-                    // It had left the spool: back in, durably, until it is delivered.
-                    self.write(*record, Pending::Requeued);
-                }
-            }
-            Verdict::Undeliverable { file, spooled } => {
-                self.pending.insert(file.record.id.clone(), Pending::Undeliverable { file: file.clone(), spooled });
-                self.out.push_back(Action::SpoolUndeliverable(file));
-            }
-        }
     }
 
     fn new_record(
@@ -539,196 +432,6 @@ impl Gateway {
         self.out.push_back(Action::SpoolWrite(Box::new(record)));
     }
 
-    /// If a message with one of `keys` is already ours (or being written), attach `token` to it
-    /// and return true.
-    fn duplicate(&mut self, keys: &[String], token: Option<u64>) -> bool {
-        if keys.iter().any(|k| self.seen.contains(k)) {
-            if let Some(token) = token {
-                self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-            }
-            return true;
-        }
-        let Some(record_id) = keys.iter().find_map(|k| self.pending_keys.get(k)).cloned() else {
-            return false;
-        };
-        if let (Some(token), Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. })) =
-            (token, self.pending.get_mut(&record_id))
-        {
-            tokens.push(token);
-        }
-        true
-    }
-
-    fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {
-        if message.text.is_empty() && message.media.is_empty() {
-            log(&mut self.out, Level::Warn, format!("an empty message from {} was ignored", message.from.redacted()));
-            self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-            return;
-        }
-        let keys: Vec<String> = message.id.iter().map(|id| id_key(message.mms, id)).collect();
-        if self.duplicate(&keys, Some(token)) {
-            log(
-                &mut self.out,
-                Level::Info,
-                format!(
-                    "a webhook repeated a message from {} already received; not delivered again",
-                    message.from.redacted()
-                ),
-            );
-            return;
-        }
-        let owner = message.to.iter().find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
-        let Some((_, did)) = owner else {
-            let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
-            log(
-                &mut self.out,
-                Level::Warn,
-                format!(
-                    "a message for DID {} which no user maps was kept for the operator in state_dir/unrouted",
-                    dids.join(", ")
-                ),
-            );
-            let record = self.new_record(
-                now,
-                None,
-                None,
-                Some(Unrouted {
-                    from: message.from.localpart(),
-                    to: message.to.iter().map(|d| d.ten_digits().to_string()).collect(),
-                    text: message.text,
-                    media: message.media,
-                    voipms_id: message.id,
-                }),
-            );
-            self.write(record, Pending::Unrouted { tokens: vec![token], keys });
-            return;
-        };
-        log(
-            &mut self.out,
-            Level::Info,
-            format!(
-                "received a message from {} via DID {did} ({} characters, {} media)",
-                message.from.redacted(),
-                message.text.chars().count(),
-                message.media.len()
-            ),
-        );
-        let _ = self.accept_inbound(
-            now,
-            &message.from,
-            did,
-            message.text,
-            message.media,
-            message.id,
-            message.mms,
-            None,
-            vec![token],
-            keys,
-        );
-    }
-
-    /// Spool a received message for the owner of `did`.
-    #[allow(clippy::too_many_arguments)]
-    fn accept_inbound(
-        &mut self,
-        now: Now,
-        from: &Sender,
-        did: Nanp,
-        text: String,
-        media: Vec<String>,
-        voipms_id: Option<String>,
-        mms: bool,
-        voipms_ms: Option<u64>,
-        tokens: Vec<u64>,
-        mut keys: Vec<String>,
-    ) -> Option<String> {
-        let user = self.config.owner_of(&did)?;
-        let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
-        let user_jid = user.jid.to_string();
-        let mut link = None;
-        if voipms_ms.is_none() {
-            // Brought by a webhook: a backfilled row under another id may claim this, once; its
-            // own row (same id) claims it for sure.
-            let pending = &self.pending_keys;
-            let fingerprint =
-                self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
-                    pending.contains_key(k)
-                });
-            link = voipms_id.as_ref().map(|id| (id_key(mms, id), fingerprint.clone()));
-            keys.push(fingerprint);
-        }
-        let record = self.new_record(
-            now,
-            Some(Inbound {
-                user: user_jid,
-                contact,
-                did: did.ten_digits().to_string(),
-                text,
-                media,
-                voipms_id,
-                mms,
-                voipms_ms,
-            }),
-            None,
-            None,
-        );
-        let id = record.id.clone();
-        self.write(record.clone(), Pending::Inbound { tokens, record, keys, link });
-        Some(id)
-    }
-
-    fn backfill_found(&mut self, now: Now, found: Found) {
-        let Found { did, row, at_ms } = found;
-        let key = id_key(row.mms, &row.id);
-        let Some(from) = Sender::parse(&row.contact) else {
-            return;
-        };
-        if self.duplicate(std::slice::from_ref(&key), None) {
-            return;
-        }
-        if self.seen.claim_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms, now.wall_ms) {
-            // A webhook brought this one under another id: remember this id too.
-            self.seen.insert(key, now.wall_ms);
-            return;
-        }
-        let mut text = row.message;
-        if text.is_empty() && row.media.is_empty() {
-            if !row.mms {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!("backfill found an empty SMS from {}; ignored", from.redacted()),
-                );
-                return;
-            }
-            log(
-                &mut self.out,
-                Level::Warn,
-                format!("backfill found an MMS from {} whose content VoIP.ms did not provide", from.redacted()),
-            );
-            text = crate::core::backfill::MMS_WITHOUT_CONTENT.to_string();
-        }
-        log(
-            &mut self.out,
-            Level::Info,
-            format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
-        );
-        let id = self.accept_inbound(
-            now,
-            &from,
-            did,
-            text,
-            row.media,
-            Some(row.id),
-            row.mms,
-            Some(at_ms),
-            Vec::new(),
-            vec![key],
-        );
-        self.backfill_pending.extend(id);
-    }
-
     /// Hand new seen-log lines to the shell: with other spool work when there is some (one trip to
     /// the disk thread), else within [`SEEN_FLUSH_AFTER`]. They are not on the webhook's path: a
     /// record carries its own id until it is gone.
@@ -746,18 +449,6 @@ impl Gateway {
             self.seen_flush_at = None;
         } else if self.seen_flush_at.is_none() {
             self.seen_flush_at = Some(now.mono + SEEN_FLUSH_AFTER);
-        }
-    }
-
-    /// Move the backfill cursor once the run is over and what it found is durable.
-    fn advance_cursor(&mut self) {
-        if !self.backfill_pending.is_empty() {
-            return;
-        }
-        if let Some(until) = self.backfill_until.take()
-            && self.seen.cursor().is_none_or(|c| until > c)
-        {
-            self.seen.set_cursor(until);
         }
     }
 
@@ -825,13 +516,6 @@ impl Gateway {
         }
     }
 
-    fn remember(&mut self, keys: Vec<String>, at_ms: u64) {
-        for key in keys {
-            self.pending_keys.remove(&key);
-            self.seen.insert(key, at_ms);
-        }
-    }
-
     fn write_failed(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
             Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
@@ -892,210 +576,9 @@ impl Gateway {
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
         if self.backfill.owns(job) {
-            let seen = &self.seen;
-            let is_seen = |row: &Row| seen.contains(&id_key(true, &row.id)) || seen.contains(&id_key(false, &row.id));
-            let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
-            for progress in progress {
-                match progress {
-                    Progress::Seen(row) => {
-                        let _ = self.seen.claim_linked(&id_key(row.mms, &row.id), now.wall_ms)
-                            || self.seen.claim_linked(&id_key(!row.mms, &row.id), now.wall_ms);
-                    }
-                    Progress::Found(found) => self.backfill_found(now, found),
-                    Progress::Done { complete, until_ms } => {
-                        if complete && !self.backfill_failed {
-                            self.backfill_until = Some(until_ms);
-                            self.advance_cursor();
-                        }
-                        self.backfill_failed = false;
-                    }
-                    Progress::Failed(why) | Progress::Skipped(why) => log(&mut self.out, Level::Warn, why),
-                }
-            }
-            return;
+            self.backfill_result(now, job, outcome);
+        } else if let Some((seq, kind)) = self.outbound.finish(job) {
+            self.send_result(now, seq, kind, outcome);
         }
-        let Some((seq, kind)) = self.outbound.finish(job) else {
-            return;
-        };
-        match kind {
-            JobKind::Send => match classify(outcome) {
-                Answer::Sent { id } => {
-                    match id {
-                        // So that a later lookup does not take this row for another message.
-                        Some(id) if api::is_safe_id(&id) => {
-                            self.seen.insert(sent_key(&id), now.wall_ms);
-                        }
-                        Some(_) => log(
-                            &mut self.out,
-                            Level::Warn,
-                            "VoIP.ms answered a send with an id that is not a plain id; not remembered",
-                        ),
-                        None => {}
-                    }
-                    // Only a send begun after the reset (the probe) proves the quota is back.
-                    let started = self.outbound.started_ms(seq);
-                    if self.quota.until_ms.is_some_and(|until| started >= until) {
-                        self.quota.clear();
-                        self.seen.set_quota_until(None);
-                        log(&mut self.out, Level::Info, "the VoIP.ms daily sending limit has reset: sending again");
-                    }
-                    self.part_sent(now, seq);
-                }
-                Answer::Failed(f) => self.send_failed(now, seq, f),
-            },
-            JobKind::Verify => match api::rows(outcome) {
-                Ok(rows) if self.outbound.was_sent(seq, &rows, &|id| self.seen.contains(&sent_key(id))) => {
-                    log(&mut self.out, Level::Info, "a send whose answer was lost did go out: not sending it again");
-                    self.part_sent(now, seq);
-                }
-                // Not sent: send again now. The failed send already counted for the back-off;
-                // the lookup does not count again (that would double every delay).
-                Ok(_) => self.outbound.verified_unsent(seq),
-                Err(f) => self.retry_or_bounce(now, seq, f),
-            },
-        }
-    }
-
-    fn part_sent(&mut self, now: Now, seq: u64) {
-        let Some(mut record) = self.outbound.record(seq).cloned() else {
-            return;
-        };
-        let Some(o) = record.outbound.as_mut() else {
-            return;
-        };
-        o.unconfirmed_ms = None;
-        self.operator_logged.clear();
-        o.next_part += 1;
-        record.rev += 1;
-        let total = o.parts.len();
-        if o.next_part as usize >= total {
-            log(
-                &mut self.out,
-                Level::Info,
-                format!("sent a message to {} via DID {} ({total} part(s))", redact(&o.dst), redact(&o.did)),
-            );
-            self.outbound.remove(seq);
-            self.out.push_back(Action::SpoolRemove(record.id));
-        } else {
-            self.outbound.update(record.clone());
-            self.write(record, Pending::Progress { seq });
-        }
-        let _ = now;
-    }
-
-    fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
-        let dst =
-            self.outbound.record(seq).and_then(|r| r.outbound.as_ref()).map(|o| redact(&o.dst)).unwrap_or_default();
-        match f.class {
-            FailureClass::Transient => {
-                log(&mut self.out, Level::Warn, format!("sending to {dst} failed ({}); will retry", f.status));
-                self.retry_or_bounce(now, seq, f);
-            }
-            FailureClass::Ambiguous => {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!(
-                        "sending to {dst}: VoIP.ms's answer does not say whether it went out ({}); will look it up before any retry",
-                        f.status
-                    ),
-                );
-                self.outbound.verify_before_resend(seq);
-                self.retry_or_bounce(now, seq, f);
-            }
-            FailureClass::RateLimited => {
-                let pause = RATE_LIMIT_PAUSE + self.rng.up_to(RATE_LIMIT_PAUSE / 6);
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!("VoIP.ms rate limit hit ({}): pausing all calls for {}s", f.status, pause.as_secs()),
-                );
-                self.paused_until = Some(now.mono + pause);
-                self.outbound.retry_at(seq, now.mono + pause);
-            }
-            FailureClass::SmsFailed if !self.outbound.note_sms_failed(seq) => {
-                log(&mut self.out, Level::Warn, format!("VoIP.ms could not send to {dst} (sms_failed); one more try"));
-                self.outbound.retry_at(seq, now.mono + SMS_FAILED_RETRY);
-            }
-            FailureClass::Quota => {
-                self.quota.hit(now);
-                self.seen.set_quota_until(self.quota.until_ms);
-                let error = self.quota.error(now.wall_ms);
-                log(
-                    &mut self.out,
-                    Level::Error,
-                    format!(
-                        "VoIP.ms daily sending limit reached (limit_reached): no sends until it resets; {}",
-                        error.text
-                    ),
-                );
-                self.bounce(now, seq, &error);
-                for other in self.outbound.idle() {
-                    self.bounce(now, other, &error);
-                }
-            }
-            _ => {
-                let level = if f.class == FailureClass::Operator && self.operator_logged.insert(f.status.clone()) {
-                    Level::Error
-                } else {
-                    Level::Warn
-                };
-                log(
-                    &mut self.out,
-                    level,
-                    format!("VoIP.ms did not send a message to {dst}: {} ({})", f.status, f.text),
-                );
-                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
-            }
-        }
-    }
-
-    /// Retry a transient failure with back-off, or bounce it once `retry_for` has passed since
-    /// the message was accepted.
-    fn retry_or_bounce(&mut self, now: Now, seq: u64, f: Failure) {
-        let Some(accepted_ms) = self.outbound.record(seq).map(|r| r.accepted_ms) else {
-            return;
-        };
-        let limit = self.config.voipms.retry_for;
-        if now.wall_ms.saturating_sub(accepted_ms) >= limit.as_millis() as u64 {
-            let hours = limit.as_secs() / 3600;
-            let span =
-                if hours >= 1 { format!("{hours} hour(s)") } else { format!("{} minute(s)", limit.as_secs() / 60) };
-            let text = format!("{}; the gateway gave up after trying for {span}", f.text);
-            self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
-            return;
-        }
-        let delay = backoff(self.outbound.attempts(seq), RETRY_BASE, RETRY_CAP, &mut self.rng);
-        self.outbound.retry_at(seq, now.mono + delay);
-    }
-
-    /// Give up on a message: the error is owed to the sender, durably, through the mailbox.
-    fn bounce(&mut self, now: Now, seq: u64, error: &ErrorSpec) {
-        let unconfirmed = self.outbound.unconfirmed(seq);
-        let Some(mut record) = self.outbound.remove(seq) else {
-            return;
-        };
-        // Late: the sender's resource may be gone; the bare JID gets a notice too.
-        let notice = mailbox::is_late(&record, now.wall_ms, &self.boot);
-        let Some(o) = record.outbound.as_mut() else {
-            return;
-        };
-        let (done, total) = (o.next_part as usize, o.parts.len());
-        let mut text = if total > 1 && done > 0 {
-            format!("{} (the first {done} of {total} parts were sent)", error.text)
-        } else {
-            error.text.clone()
-        };
-        if unconfirmed {
-            // Its last send got no answer and could not be looked up: say so, rather than
-            // invite a resend that may duplicate it.
-            text.push_str("; the last attempt may nevertheless have reached the recipient");
-        }
-        o.bounce =
-            Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text, notice });
-        record.rev += 1;
-        self.write(record.clone(), Pending::Bounce);
-        self.mailbox.add(record, false);
-        self.mailbox.flush(now, &mut self.session, &mut self.out);
     }
 }
