@@ -201,7 +201,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
                     }
                     let attempted: Vec<String> = ops
                         .iter()
-                        .filter_map(|op| if let Op::Write(r) = op { Some(r.id.clone()) } else { None })
+                        .filter_map(|op| match op {
+                            Op::Write(r) => Some(r.id.clone()),
+                            Op::Undeliverable(u) => Some(u.record.id.clone()),
+                            _ => None,
+                        })
                         .collect();
                     let result = spool.apply(ops);
                     // Report the writes first (webhooks wait on them), then tidy.
@@ -446,6 +450,7 @@ impl Shell {
                 }
                 Action::SpoolWrite(record) => ops.push(Op::Write(record)),
                 Action::SpoolRemove(id) => ops.push(Op::Remove(id)),
+                Action::SpoolUndeliverable(u) => ops.push(Op::Undeliverable(u)),
                 Action::SeenAppend(lines) => ops.push(Op::SeenAppend(lines)),
                 Action::SeenRewrite(text) => ops.push(Op::SeenRewrite(text)),
                 Action::VoipmsCall { job, request } => {

@@ -1,10 +1,11 @@
 //! The durable spool on disk: the only module that writes message state to files.
 //!
-//! Layout under `state_dir` (created with mode 0700):
+//! Layout under `state_dir` (created with mode 0700, each new directory synced with its parent):
 //! - `spool/new/NNNNNNNNNNNNNNNN.batch`: committed batches, one record per line
 //!   (`core::spool_record::encode_line`);
 //! - `spool/tmp/`: a batch being written; never read back;
 //! - `unrouted/ID.json`: messages for DIDs nobody maps, one file each, for the operator;
+//! - `undeliverable/ID.json`: received messages the XMPP server refused to deliver, likewise;
 //! - `corrupt/`: files set aside at start because they were damaged or half-written.
 //!
 //! Group commit: a batch holds every record written since the last commit, and is made durable
@@ -14,7 +15,7 @@
 //! write/fsync/rename) or unlinking the batch when nothing in it is live. When two copies of a
 //! record exist after a crash, the higher `rev` wins.
 
-use crate::core::spool_record::{Kind, Record, decode_line, encode_line};
+use crate::core::spool_record::{Kind, Record, Undeliverable, decode_line, encode_line};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -30,6 +31,8 @@ pub enum Op {
     Write(Box<Record>),
     /// Forget a record.
     Remove(String),
+    /// Keep a message the XMPP server refused, in `undeliverable/`.
+    Undeliverable(Box<Undeliverable>),
     /// Append lines to the seen log.
     SeenAppend(String),
     /// Replace the seen log.
@@ -80,6 +83,7 @@ pub struct Spool {
     new_dir: PathBuf,
     tmp_dir: PathBuf,
     unrouted_dir: PathBuf,
+    undeliverable_dir: PathBuf,
     /// Record id → (batch number, rev) of its live copy.
     index: HashMap<String, (u64, u32)>,
     /// Batch number → ids whose live copy it holds.
@@ -109,10 +113,55 @@ pub const TIDY_AFTER: Duration = Duration::from_secs(1);
 const LEFT_BEHIND: &str =
     "could not remove delivered messages from the spool (they may be delivered again after a restart)";
 
+/// Create `path` and whatever of it is missing (mode 0700), durably: each new directory and the
+/// directory holding its entry are synced, so that a power cut after the first messages were
+/// acknowledged into `spool/new` cannot take the directory (and them) away.
 fn mkdir(path: &Path) -> Result<(), SpoolError> {
-    ctx(fs::DirBuilder::new().recursive(true).mode(0o700).create(path), || {
-        format!("cannot create \"{}\"", path.display())
-    })
+    let created = create_dirs(path)?;
+    for dir in dirs_to_sync(&created) {
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// Create `path` and its missing ancestors, mode 0700. Returns the directories this call
+/// created, outermost first.
+fn create_dirs(path: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    let mut missing = Vec::new();
+    let mut p = path;
+    while !p.exists() {
+        missing.push(p.to_path_buf());
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    missing.reverse();
+    let mut created = Vec::with_capacity(missing.len());
+    for dir in missing {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => created.push(dir),
+            // Made meanwhile by someone else, who is responsible for syncing it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(SpoolError { context: format!("cannot create \"{}\"", dir.display()), source: e }),
+        }
+    }
+    Ok(created)
+}
+
+/// The directories to fsync after creating `created` (outermost first): each new directory, and
+/// the one holding its entry, innermost first and each once (the parent of a new directory is
+/// the previous new one, or the directory that already existed).
+fn dirs_to_sync(created: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = created.iter().rev().cloned().collect();
+    if let Some(outermost) = created.first() {
+        let parent = match outermost.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        dirs.push(parent);
+    }
+    dirs
 }
 
 fn sync_dir(path: &Path) -> Result<(), SpoolError> {
@@ -164,8 +213,9 @@ impl Spool {
         let new_dir = spool_dir.join("new");
         let tmp_dir = spool_dir.join("tmp");
         let unrouted_dir = state_dir.join("unrouted");
+        let undeliverable_dir = state_dir.join("undeliverable");
         let corrupt_dir = state_dir.join("corrupt");
-        for d in [&spool_dir, &new_dir, &tmp_dir, &unrouted_dir] {
+        for d in [&spool_dir, &new_dir, &tmp_dir, &unrouted_dir, &undeliverable_dir] {
             mkdir(d)?;
         }
         let mut warnings = Vec::new();
@@ -217,6 +267,7 @@ impl Spool {
             new_dir,
             tmp_dir,
             unrouted_dir,
+            undeliverable_dir,
             index: HashMap::new(),
             batches: names.iter().map(|(n, _)| (*n, HashSet::new())).collect(),
             dirty: BTreeMap::new(),
@@ -261,11 +312,25 @@ impl Spool {
             let id = match op {
                 Op::Write(r) => &r.id,
                 Op::Remove(id) => id,
-                Op::SeenAppend(_) | Op::SeenRewrite(_) => continue,
+                Op::Undeliverable(_) | Op::SeenAppend(_) | Op::SeenRewrite(_) => continue,
             };
             last.insert(id.clone(), i);
         }
         let mut written_ids = Vec::new();
+        // Messages set aside first, each durable before anything else in the group happens: the
+        // core removes such a record from the spool only once its file is reported written.
+        let mut set_aside = false;
+        for op in &ops {
+            if let Op::Undeliverable(u) = op {
+                let name = format!("{}.json", safe_name(&u.record.id));
+                write_durably(&self.tmp_dir.join(&name), &self.undeliverable_dir.join(&name), u.to_json().as_bytes())?;
+                written_ids.push(u.record.id.clone());
+                set_aside = true;
+            }
+        }
+        if set_aside {
+            sync_dir(&self.undeliverable_dir)?;
+        }
         let mut seen_lines = String::new();
         let mut writes: Vec<&Record> = Vec::new();
         let mut removes: Vec<String> = Vec::new();
@@ -278,7 +343,7 @@ impl Spool {
                     }
                 }
                 Op::Remove(id) if last.get(id) == Some(&i) => removes.push(id.clone()),
-                Op::Remove(_) => {}
+                Op::Remove(_) | Op::Undeliverable(_) => {}
                 // Seen lines go first: they describe the records about to be committed.
                 Op::SeenAppend(lines) => seen_lines.push_str(lines),
                 Op::SeenRewrite(text) => self.seen_rewrite(text)?,
@@ -530,6 +595,7 @@ fn safe_name(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::core::spool_record::{FORMAT_VERSION, Inbound, Unrouted};
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("voipms-spool-{name}-{}", std::process::id()));
@@ -672,6 +738,28 @@ mod tests {
     }
 
     #[test]
+    fn undeliverable_messages_get_their_own_files() {
+        let dir = temp_dir("undeliverable");
+        let mut s = Spool::open(&dir).unwrap().spool;
+        s.apply(vec![Op::Write(Box::new(inbound(4, 0)))]).unwrap();
+        let u = Undeliverable {
+            v: FORMAT_VERSION,
+            condition: "service-unavailable".into(),
+            error_type: "cancel".into(),
+            failed_ms: 9,
+            record: inbound(4, 0),
+        };
+        let ids = s.apply(vec![Op::Undeliverable(Box::new(u.clone()))]).unwrap();
+        assert_eq!(ids, vec!["b-4".to_string()]);
+        assert_eq!(fs::read_to_string(dir.join("undeliverable/b-4.json")).unwrap(), u.to_json());
+        assert_eq!(peek(&dir).unwrap().len(), 1, "the spool's copy goes only when the core says so");
+        s.apply(vec![Op::Remove("b-4".into())]).unwrap();
+        s.tidy(true);
+        assert!(peek(&dir).unwrap().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_second_spool_on_the_same_state_dir_is_refused() {
         let dir = temp_dir("lock");
         let first = Spool::open(&dir).unwrap();
@@ -680,6 +768,32 @@ mod tests {
         drop(first);
         assert!(Spool::open(&dir).is_ok(), "the lock goes with the process");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn created_directories_and_their_parents_are_synced() {
+        // Regression (issue 6, defect 13): a directory created on first start was never synced,
+        // so a power cut could lose spool/new after messages were acknowledged into it.
+        let root = temp_dir("mkdir");
+        fs::create_dir_all(&root).unwrap();
+        let deep = root.join("a").join("b").join("c");
+        let created = create_dirs(&deep).unwrap();
+        assert_eq!(created, vec![root.join("a"), root.join("a/b"), deep.clone()]);
+        for d in &created {
+            assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+        }
+        // Each new directory, then the directory holding its entry, up to the one that existed.
+        assert_eq!(dirs_to_sync(&created), vec![deep.clone(), root.join("a/b"), root.join("a"), root.clone()]);
+        assert!(create_dirs(&deep).unwrap().is_empty(), "nothing new: nothing to sync");
+        assert!(dirs_to_sync(&[]).is_empty());
+        assert_eq!(dirs_to_sync(&[PathBuf::from("state")]), vec![PathBuf::from("state"), PathBuf::from(".")]);
+        // A first start creates the whole tree.
+        let state = root.join("state");
+        Spool::open(&state).unwrap();
+        for d in ["spool/new", "spool/tmp", "unrouted", "undeliverable"] {
+            assert!(state.join(d).is_dir(), "{d}");
+        }
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -21,12 +21,16 @@ pub struct Fault {
 pub enum FaultKind {
     /// Answer `{"status":<status>}` with HTTP 200; the method does not run (no row stored).
     Status(String),
-    /// Answer with this HTTP status and `body` (empty when `None`); the method does not run.
+    /// Answer with this HTTP status and `body` (empty when `None`). The method does not run,
+    /// unless `then_succeed`: then it runs first (the row is stored), as when a proxy answers
+    /// 502/504 after VoIP.ms already carried the request out.
     HttpStatus {
         /// The HTTP status code (codes unknown to `http-types` are sent as 500).
         code: u16,
         /// The body, sent as `text/html`.
         body: Option<String>,
+        /// Run the method before answering with the error.
+        then_succeed: bool,
     },
     /// Answer HTTP 200 with this non-JSON body and `Content-Type: text/html`.
     NonJson(String),
@@ -63,7 +67,12 @@ impl Fault {
 
     /// An HTTP status with an empty body.
     pub fn http_status(method: &str, count: u32, code: u16) -> Fault {
-        Fault::new(method, count, FaultKind::HttpStatus { code, body: None })
+        Fault::new(method, count, FaultKind::HttpStatus { code, body: None, then_succeed: false })
+    }
+
+    /// An HTTP status with an empty body, answered after the method ran (the row is stored).
+    pub fn http_status_after_success(method: &str, count: u32, code: u16) -> Fault {
+        Fault::new(method, count, FaultKind::HttpStatus { code, body: None, then_succeed: true })
     }
 
     /// HTTP 200 with a non-JSON (HTML) body.
@@ -95,10 +104,13 @@ impl Fault {
     pub(crate) fn to_value(&self) -> Value {
         let kind = match &self.kind {
             FaultKind::Status(s) => Value::object([("status", Value::from(s))]),
-            FaultKind::HttpStatus { code, body } => {
+            FaultKind::HttpStatus { code, body, then_succeed } => {
                 let mut m = vec![("http_status", Value::from(*code))];
                 if let Some(b) = body {
                     m.push(("body", Value::from(b)));
+                }
+                if *then_succeed {
+                    m.push(("then_succeed", Value::from(true)));
                 }
                 Value::object(m)
             }
@@ -190,13 +202,13 @@ fn kind_from_value(v: &Value, base: &str) -> Result<FaultKind, ConfigError> {
     if body.is_some() && http_status.is_none() {
         return Err(invalid("body goes only with http_status"));
     }
-    if then_succeed && delay_ms.is_none() && !close {
-        return Err(invalid("then_succeed goes only with delay_ms or close_connection"));
+    if then_succeed && delay_ms.is_none() && !close && http_status.is_none() {
+        return Err(invalid("then_succeed goes only with delay_ms, close_connection or http_status"));
     }
     Ok(if let Some(s) = status {
         FaultKind::Status(s)
     } else if let Some(code) = http_status {
-        FaultKind::HttpStatus { code, body }
+        FaultKind::HttpStatus { code, body, then_succeed }
     } else if let Some(b) = non_json {
         FaultKind::NonJson(b)
     } else if no_status {
@@ -244,8 +256,12 @@ mod tests {
                 Fault::new(
                     "sendSMS",
                     1,
-                    FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()) },
+                    FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()), then_succeed: false },
                 ),
+            ),
+            (
+                r#"{"method":"sendSMS","kind":{"http_status":504,"then_succeed":true}}"#,
+                Fault::http_status_after_success("sendSMS", 1, 504),
             ),
         ];
         for (text, want) in cases {

@@ -240,7 +240,10 @@ async fn api_endpoint(
             record(&s, &v.to_json());
             Ok(json(StatusCode::Ok, &v))
         }
-        FaultKind::HttpStatus { code, body } => {
+        FaultKind::HttpStatus { code, body, then_succeed } => {
+            if then_succeed {
+                api::run_method(&mut shared.lock(), &api_req);
+            }
             let body = body.unwrap_or_default();
             record(&format!("http_{code}"), &body);
             let status = StatusCode::try_from(code).unwrap_or(StatusCode::InternalServerError);

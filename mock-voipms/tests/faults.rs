@@ -54,7 +54,7 @@ fn http_status_fault() {
     mock.inject(Fault::new(
         "sendSMS",
         1,
-        FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()) },
+        FaultKind::HttpStatus { code: 502, body: Some("<h1>Bad gateway</h1>".into()), then_succeed: false },
     ));
     let r = send_sms(&mock);
     assert_eq!(r.status, 503);
@@ -65,6 +65,17 @@ fn http_status_fault() {
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     assert!(mock.messages().is_empty());
     assert_eq!(statuses(&mock), ["http_503", "http_502"]);
+}
+
+#[test]
+fn http_status_fault_after_the_method_ran() {
+    // A proxy's 502/504 after VoIP.ms already sent the SMS.
+    let mock = mock();
+    mock.inject(Fault::http_status_after_success("sendSMS", 1, 502));
+    let r = send_sms(&mock);
+    assert_eq!(r.status, 502);
+    assert_eq!(mock.messages().len(), 1, "the row is stored");
+    assert_eq!(statuses(&mock), ["http_502"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! commit, a timer) into one `Input`, calls the gateway once, then drains and executes the
 //! actions in order. Nothing else crosses the boundary.
 
-use crate::core::spool_record::Record;
+use crate::core::spool_record::{Record, Undeliverable};
 use crate::core::voipms::api::{CallOutcome, Request};
 use crate::core::voipms::webhook::InboundMessage;
 use std::collections::VecDeque;
@@ -69,6 +69,9 @@ pub enum Action {
     SpoolWrite(Box<Record>),
     /// Delete a record.
     SpoolRemove(String),
+    /// Keep a message the XMPP server refused for the operator (`state_dir/undeliverable/`),
+    /// durably; answered like [`Action::SpoolWrite`], with the record's id.
+    SpoolUndeliverable(Box<Undeliverable>),
     /// Append these lines to the seen log (`state_dir/seen.log`), before the records written
     /// after this action.
     SeenAppend(String),

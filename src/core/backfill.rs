@@ -4,7 +4,8 @@
 //! `getMMS all_messages=1 type=1` (every SMS and MMS received) from the cursor's day to today
 //! (voipms.md §6). Rows newer than the cursor (minus a little slack) and older than a grace
 //! period (the webhook's own time to arrive) are handed to the gateway, which drops the ones it
-//! has seen. An MMS row without media gets a `getMediaMMS` first (§6.2: lists often omit it).
+//! has seen; rows seen by id are reported first, so that each claims its own webhook message's
+//! fingerprint before an unseen identical row is matched. An MMS row without media gets a `getMediaMMS` first (§6.2: lists often omit it).
 //! The cursor moves only when every DID answered, so a failed run is simply redone.
 
 use crate::core::action::{Action, Outbox};
@@ -24,6 +25,21 @@ const MAX_RANGE_DAYS: i64 = 30;
 /// A failed run is retried sooner than the interval, but not in a tight loop.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// The text delivered for an MMS that has neither text nor media once VoIP.ms was asked for
+/// its media: delivering a note beats both alternatives, dropping it (the user never learns a
+/// message came) and holding the run open (VoIP.ms may never provide the media, and the cursor
+/// would never move again).
+pub const MMS_WITHOUT_CONTENT: &str =
+    "[an MMS arrived, but VoIP.ms did not provide its content; ask the sender to send it again]";
+
+/// Whether two VoIP.ms dates name the same time (as text when they do not parse).
+fn same_time(a: &str, b: &str) -> bool {
+    match (parse_eastern(a.trim()), parse_eastern(b.trim())) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
 /// A received message found by backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -38,6 +54,8 @@ pub struct Found {
 /// What a finished call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
+    /// A row already delivered (seen by id): it claims its own fingerprint, nothing more.
+    Seen(Row),
     /// A message to deliver (if not seen).
     Found(Found),
     /// The run is over; with `complete`, the cursor may move to `until_ms`.
@@ -49,6 +67,8 @@ pub enum Progress {
     },
     /// A call failed (for the log).
     Failed(String),
+    /// Rows were not used (for the log).
+    Skipped(String),
 }
 
 #[derive(Debug)]
@@ -153,12 +173,25 @@ impl Backfill {
                     )));
                 }
                 Ok(rows) => {
-                    for row in rows {
+                    let (safe, unsafe_ids): (Vec<Row>, Vec<Row>) =
+                        rows.into_iter().partition(|row| api::is_safe_id(&row.id));
+                    if !unsafe_ids.is_empty() {
+                        progress.push(Progress::Skipped(format!(
+                            "backfill for DID {did}: skipped {} message(s) whose VoIP.ms id is not a plain id",
+                            unsafe_ids.len()
+                        )));
+                    }
+                    // Rows seen by id come first, whatever their date (the list is newest first):
+                    // each claims its own webhook message's fingerprint before any unseen row
+                    // could take it for an identical text.
+                    let (known, new): (Vec<Row>, Vec<Row>) = safe.into_iter().partition(|row| seen(row));
+                    progress.extend(known.into_iter().map(Progress::Seen));
+                    for row in new {
                         let Some(at) = parse_eastern(&row.date) else {
                             continue;
                         };
                         let at_ms = (at.max(0) as u64) * 1000;
-                        if at_ms < run.from_ms || at_ms > run.until_ms || seen(&row) {
+                        if at_ms < run.from_ms || at_ms > run.until_ms {
                             continue;
                         }
                         if row.mms && row.media.is_empty() {
@@ -178,8 +211,16 @@ impl Backfill {
                 }
             },
             Job::Media { did, mut row, at_ms } => match api::media(outcome) {
+                // An answer dated otherwise is another message (ids may be separate sequences
+                // for SMS and MMS): its media are not this row's.
+                Ok(media) if media.date.as_deref().is_some_and(|d| !same_time(d, &row.date)) => {
+                    progress.push(Progress::Skipped(format!(
+                        "backfill for DID {did}: getMediaMMS described another message (its date differs); its media were not used"
+                    )));
+                    progress.push(Progress::Found(Found { did, row, at_ms }));
+                }
                 Ok(media) => {
-                    row.media = media;
+                    row.media = media.urls;
                     progress.push(Progress::Found(Found { did, row, at_ms }));
                 }
                 // Not an MMS id: an SMS listed with (empty) media columns by `all_messages=1`.

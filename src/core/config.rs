@@ -63,6 +63,10 @@ pub struct XmppConfig {
     pub secret: Secret,
     /// How often the liveness ping is sent; it must be answered within half of this.
     pub keepalive: Duration,
+    /// Where the liveness ping goes: the XMPP server's own domain (`xmpp.ping_to`, by default
+    /// the domain the component lives under). Never a user's domain, which may be remote: its
+    /// answer would cross s2s, arrive late, and the link would be declared dead over and over.
+    pub ping_to: String,
 }
 
 /// `voipms` section.
@@ -412,12 +416,11 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
     let server = s.req_str("server");
     let secret = s.secret("xmpp", "secret", "secret_file", files);
     let keepalive = s.opt_secs("keepalive_secs", DEFAULT_KEEPALIVE_SECS, 3600);
+    let ping_to = s.opt_str("ping_to");
     s.finish();
-    let component = component.and_then(|c| match Jid::parse(&c) {
-        Ok(j) if j.local().is_none() && j.resource().is_none() && is_domain_name(j.domain()) => {
-            Some(j.domain().to_string())
-        }
-        _ => {
+    let component = component.and_then(|c| match domain_name(&c) {
+        Some(d) => Some(d),
+        None => {
             errors.push(ConfigError::Invalid {
                 key: "xmpp.component".into(),
                 reason: format!("\"{c}\" is not a domain name"),
@@ -425,6 +428,40 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
             None
         }
     });
+    let ping_to = match (ping_to, &component) {
+        (Some(p), _) => match domain_name(&p) {
+            Some(d) if Some(&d) == component.as_ref() => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: "must be the XMPP server's domain, not the component's own (pings would come back to it)"
+                        .into(),
+                });
+                None
+            }
+            Some(d) => Some(d),
+            None => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: format!("\"{p}\" is not a domain name"),
+                });
+                None
+            }
+        },
+        // `sms.example.com` lives under `example.com`, the server that hosts it.
+        (None, Some(c)) => match c.split_once('.') {
+            Some((_, parent)) => Some(parent.to_string()),
+            None => {
+                errors.push(ConfigError::Invalid {
+                    key: "xmpp.ping_to".into(),
+                    reason: format!(
+                        "is required when \"xmpp.component\" (\"{c}\") has a single label: name the XMPP server's own domain"
+                    ),
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let server = server.and_then(|v| match valid_host_port(&v) {
         true => Some(v),
         false => {
@@ -435,7 +472,7 @@ fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<Con
             None
         }
     });
-    Some(XmppConfig { component: component?, server: server?, secret: secret?, keepalive })
+    Some(XmppConfig { component: component?, server: server?, secret: secret?, keepalive, ping_to: ping_to? })
 }
 
 fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<VoipmsConfig> {
@@ -455,13 +492,23 @@ fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<C
             Some(u)
         }
     });
+    // Never show the URL as given: it may carry credentials.
+    let shown = redact_url(&api_url);
     let url_ok = match api_url.split_once("://") {
         Some(("http" | "https", rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if host.is_empty() || host.contains('@') {
+            if host.contains('@') {
                 errors.push(ConfigError::Invalid {
                     key: "voipms.api_url".into(),
-                    reason: format!("\"{api_url}\" has no host (or has credentials in it)"),
+                    reason: format!(
+                        "\"{shown}\" has credentials in it: give them as \"voipms.api_username\" and \"voipms.api_password\""
+                    ),
+                });
+                false
+            } else if host.is_empty() {
+                errors.push(ConfigError::Invalid {
+                    key: "voipms.api_url".into(),
+                    reason: format!("\"{shown}\" has no host"),
                 });
                 false
             } else if host.eq_ignore_ascii_case("www.voip.ms") {
@@ -477,7 +524,7 @@ fn voipms_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<C
         _ => {
             errors.push(ConfigError::Invalid {
                 key: "voipms.api_url".into(),
-                reason: format!("\"{api_url}\" is not an http(s) URL"),
+                reason: format!("\"{shown}\" is not an http(s) URL"),
             });
             false
         }
@@ -630,6 +677,38 @@ fn jid_map(value: Option<&Value>, component: Option<&str>, errors: &mut Vec<Conf
         }
     }
     (errors.len() == before).then_some(users)
+}
+
+/// A URL as it may be shown (config errors, logs): userinfo becomes `***@` and a query string
+/// `?***`, since either may hold credentials (`https://user:password@host/`, or VoIP.ms's GET
+/// form `?api_username=…&api_password=…`). Works on text that is not a valid URL too.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(i) if tail[i..].starts_with('?') => format!("{}?***", &tail[..i]),
+        Some(i) => tail[..i].to_string(),
+        None => tail.to_string(),
+    };
+    format!("{scheme}{host}{tail}")
+}
+
+/// A bare domain (no localpart, no resource), lower-cased, or `None`.
+fn domain_name(text: &str) -> Option<String> {
+    match Jid::parse(text) {
+        Ok(j) if j.local().is_none() && j.resource().is_none() && is_domain_name(j.domain()) => {
+            Some(j.domain().to_string())
+        }
+        _ => None,
+    }
 }
 
 /// Letters, digits, dots and hyphens, with at least one dot (or `localhost`, for tests).
@@ -786,6 +865,60 @@ mod tests {
         for (from, to, expected) in cases {
             assert_eq!(errors_of(&EXAMPLE.replacen(from, to, 1)), vec![expected.to_string()], "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn credentials_in_api_url_are_never_shown() {
+        // Regression (issue 6, defect 14): the error printed the URL with its userinfo.
+        for url in [
+            "https://john:hunter2@voip.ms/api/v1/rest.php",
+            "https://hunter2@voip.ms/api",
+            "ftp://john:hunter2@voip.ms/api",
+            "john:hunter2@voip.ms/api",
+            "ftp://voip.ms/x?api_password=hunter2",
+        ] {
+            let text = EXAMPLE.replace("https://voip.ms/api/v1/rest.php", url);
+            let errors = Config::from_json(&text, &SecretFiles::new()).map(|_| ()).unwrap_err();
+            let shown: Vec<String> = errors.iter().map(|e| format!("{e} {e:?}")).collect();
+            assert!(shown.iter().all(|e| !e.contains("hunter2") && e.contains("voipms.api_url")), "{url}: {shown:?}");
+        }
+        let e = errors_of(&EXAMPLE.replace("https://voip.ms/", "https://john:hunter2@voip.ms/"));
+        assert_eq!(
+            e,
+            vec![
+                "\"voipms.api_url\": \"https://***@voip.ms/api/v1/rest.php\" has credentials in it: give them as \"voipms.api_username\" and \"voipms.api_password\""
+            ]
+        );
+        assert_eq!(redact_url("https://u:p@h:8443/a?k=v&x=y#f"), "https://***@h:8443/a?***");
+        assert_eq!(redact_url("https://voip.ms/api/v1/rest.php"), "https://voip.ms/api/v1/rest.php");
+        assert_eq!(redact_url("http://a/b@c"), "http://a/b@c", "an @ in the path is not userinfo");
+    }
+
+    #[test]
+    fn the_keepalive_pings_the_domain_the_component_lives_under() {
+        // Regression (issue 6, defect 12): pings went to the first user's domain, maybe remote.
+        let c = Config::from_json(EXAMPLE, &SecretFiles::new()).unwrap();
+        assert_eq!(c.xmpp.ping_to, "example.com");
+        let named =
+            EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"XMPP.example.net\"");
+        assert_eq!(Config::from_json(&named, &SecretFiles::new()).unwrap().xmpp.ping_to, "xmpp.example.net");
+        let single = EXAMPLE.replace("\"sms.example.com\"", "\"localhost\"");
+        assert_eq!(
+            errors_of(&single),
+            vec![
+                "\"xmpp.ping_to\": is required when \"xmpp.component\" (\"localhost\") has a single label: name the XMPP server's own domain"
+            ]
+        );
+        let ours =
+            EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"sms.example.com\"");
+        assert_eq!(
+            errors_of(&ours),
+            vec![
+                "\"xmpp.ping_to\": must be the XMPP server's domain, not the component's own (pings would come back to it)"
+            ]
+        );
+        let bad = EXAMPLE.replace("\"secret\": \"s3cret\"", "\"secret\": \"s3cret\", \"ping_to\": \"a b\"");
+        assert_eq!(errors_of(&bad), vec!["\"xmpp.ping_to\": \"a b\" is not a domain name"]);
     }
 
     #[test]

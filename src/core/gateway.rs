@@ -6,21 +6,32 @@
 //! one: stanza → router → `SpoolWrite` → `SpoolSynced` → outbound queue → `VoipmsCall` per part
 //! (the record is rewritten after each part) → `SpoolRemove`, or a bounce owed to the sender.
 //! Every VoIP.ms failure is classified (`voipms::api`): transient ones are retried with back-off
-//! until `voipms.retry_for_secs`, a lost answer is looked up before any resend, the daily quota
-//! closes sending until midnight US Eastern, the rest bounce at once (docs/reliability.md).
+//! until `voipms.retry_for_secs`, a send whose answer is not VoIP.ms's verdict (none, 5xx,
+//! garbage) is looked up before any resend, the daily quota closes sending until midnight US
+//! Eastern, the rest bounce at once (docs/reliability.md).
+//!
+//! This file holds the state, the inputs and the dispatch; `received` handles received messages
+//! (webhooks, backfill, the server's delivery errors) and `sending` users' messages to VoIP.ms.
+
+mod received;
+mod sending;
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
 use crate::core::config::Config;
+use crate::core::delivery::{Deliveries, Verdict};
 use crate::core::iq;
-use crate::core::mailbox::Mailbox;
-use crate::core::outbound::{Allowance, JobKind, MAX_IN_FLIGHT, OutboundQueue};
+use crate::core::mailbox::{self, Mailbox};
+use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::quota::Quota;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, id_key, sent_key};
-use crate::core::spool_record::{Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Unrouted};
-use crate::core::time::{Now, next_eastern_midnight};
+use crate::core::spool_record::{
+    Bounce, FORMAT_VERSION, Inbound, Kind, OutPart, Outbound, Record, Undeliverable, Unrouted,
+};
+use crate::core::time::Now;
 use crate::core::voipms::api::{self, Answer, CallOutcome, Failure, FailureClass, Row, classify};
 use crate::core::voipms::parts::Method;
 use crate::core::voipms::webhook::InboundMessage;
@@ -28,20 +39,10 @@ use crate::core::xmpp::element::Element;
 use crate::core::xmpp::jid::Jid;
 use crate::core::xmpp::ns;
 use crate::core::xmpp::session::{Session, SessionEvent};
-use crate::core::xmpp::stanza::{ErrorSpec, Message, Stanza, build};
+use crate::core::xmpp::stanza::{ErrorSpec, Message, MessageType, Stanza, build};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// First retry delay for a transient VoIP.ms failure.
-const RETRY_BASE: Duration = Duration::from_secs(2);
-/// Longest retry delay (voipms.md §4.2).
-const RETRY_CAP: Duration = Duration::from_secs(300);
-/// `sms_failed` gets one retry after this pause (it may be a carrier hiccup).
-const SMS_FAILED_RETRY: Duration = Duration::from_secs(30);
-/// `api_limit_exceeded` is per minute: the whole account pauses this long.
-const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
-/// After a failed probe, the quota is tried again this much later.
-const QUOTA_PROBE_AGAIN_MS: u64 = 3600 * 1000;
 /// New seen-log lines wait at most this long for other spool work to travel with.
 const SEEN_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// How often the seen set is checked for expired keys.
@@ -50,8 +51,9 @@ const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
 /// What to do once a record is durably written.
 #[derive(Debug)]
 enum Pending {
-    /// A received message: answer the webhooks waiting on it, remember its keys, then deliver.
-    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String> },
+    /// A received message: answer the webhooks waiting on it, remember its keys (and link its
+    /// id key to its fingerprint), then deliver.
+    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String>, link: Option<(String, String)> },
     /// A message for nobody: answer the webhooks, remember its keys.
     Unrouted { tokens: Vec<u64>, keys: Vec<String> },
     /// A new outbound message: queue it.
@@ -62,67 +64,11 @@ enum Pending {
     Arm { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
-}
-
-/// The daily sending cap (`limit_reached`): closed until `until_ms`, then one probe.
-#[derive(Debug, Default)]
-struct Quota {
-    until_ms: Option<u64>,
-    /// The probe after a reset hit the cap again (the reset time is then a guess).
-    extended: bool,
-    /// `until_ms` as a monotonic instant: a timer, so that waiting sends go at the reset.
-    reopen_at: Option<Instant>,
-}
-
-impl Quota {
-    fn sends_allowed(&self, now_ms: u64) -> usize {
-        match self.until_ms {
-            None => MAX_IN_FLIGHT,
-            Some(until) if now_ms < until => 0,
-            Some(_) => 1,
-        }
-    }
-
-    fn closed(&self, now_ms: u64) -> bool {
-        self.until_ms.is_some_and(|u| now_ms < u)
-    }
-
-    /// `limit_reached`: closed until the next US-Eastern midnight, or for an hour when the probe
-    /// after a reset hit it again.
-    fn hit(&mut self, now: Now) {
-        let now_ms = now.wall_ms;
-        let probing = self.until_ms.is_some_and(|u| now_ms >= u);
-        self.extended = probing;
-        let until = if probing {
-            now_ms + QUOTA_PROBE_AGAIN_MS
-        } else {
-            (next_eastern_midnight((now_ms / 1000) as i64).max(0) as u64) * 1000
-        };
-        self.until_ms = Some(until);
-        self.reopen_at = now.mono.checked_add(Duration::from_millis(until.saturating_sub(now_ms)));
-    }
-
-    fn clear(&mut self) {
-        self.until_ms = None;
-        self.extended = false;
-        self.reopen_at = None;
-    }
-
-    fn error(&self, now_ms: u64) -> ErrorSpec {
-        let left = self.until_ms.unwrap_or(now_ms).saturating_sub(now_ms) / 60_000;
-        let when =
-            if left >= 60 { format!("{} h {} min", left / 60, left % 60) } else { format!("{} min", left.max(1)) };
-        let text = if self.extended {
-            format!(
-                "VoIP.ms still reports its daily sending limit reached after midnight US Eastern time: nothing can be sent for about {when}, when the gateway tries again (VoIP.ms support can raise the limit)"
-            )
-        } else {
-            format!(
-                "VoIP.ms daily sending limit reached: nothing can be sent for about {when}, until it resets at midnight US Eastern time (VoIP.ms support can raise the limit)"
-            )
-        };
-        ErrorSpec::new("resource-constraint", "wait", text)
-    }
+    /// A delivered message back in the spool to be delivered again: nothing more to do.
+    Requeued,
+    /// A message the XMPP server refused, being set aside in `undeliverable/`: then leave the
+    /// spool (if still in it), and count it.
+    Undeliverable { file: Box<Undeliverable>, spooled: bool },
 }
 
 /// Counts for logs and health.
@@ -134,6 +80,9 @@ pub struct Stats {
     pub to_voipms: usize,
     /// Whether the component is online.
     pub online: bool,
+    /// Received messages the XMPP server refused to deliver, set aside in
+    /// `state_dir/undeliverable/` since the start.
+    pub undeliverable: u64,
 }
 
 /// The sans-IO gateway.
@@ -147,6 +96,8 @@ pub struct Gateway {
     next_job: u64,
     out: Outbox,
     mailbox: Mailbox,
+    /// Delivered messages the server may still refuse, and those to deliver again.
+    deliveries: Deliveries,
     outbound: OutboundQueue,
     backfill: Backfill,
     seen: Seen,
@@ -173,10 +124,8 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for `config`. `boot` makes ids unique across restarts; `seed` feeds the jitter.
     pub fn new(config: Config, boot: &str, seed: u64) -> Gateway {
-        let ping_to =
-            config.users.first().map_or_else(|| config.xmpp.component.clone(), |u| u.jid.domain().to_string());
         Gateway {
-            session: Session::new(&config.xmpp, &ping_to),
+            session: Session::new(&config.xmpp),
             backfill: Backfill::new(config.voipms.backfill_interval),
             config,
             rng: Rng::new(seed),
@@ -185,6 +134,7 @@ impl Gateway {
             next_job: 0,
             out: Outbox::new(),
             mailbox: Mailbox::default(),
+            deliveries: Deliveries::default(),
             outbound: OutboundQueue::default(),
             seen: Seen::default(),
             pending_keys: HashMap::new(),
@@ -272,6 +222,7 @@ impl Gateway {
         [
             self.session.poll_timeout(),
             self.outbound.next_deadline(),
+            self.deliveries.next_deadline(),
             backfill,
             self.paused_until,
             self.quota.reopen_at,
@@ -285,7 +236,12 @@ impl Gateway {
 
     /// Queue sizes.
     pub fn stats(&self) -> Stats {
-        Stats { to_xmpp: self.mailbox.len(), to_voipms: self.outbound.len(), online: self.session.is_online() }
+        Stats {
+            to_xmpp: self.mailbox.len() + self.deliveries.waiting(),
+            to_voipms: self.outbound.len(),
+            online: self.session.is_online(),
+            undeliverable: self.deliveries.undeliverable(),
+        }
     }
 
     /// Timers are due.
@@ -297,6 +253,13 @@ impl Gateway {
         }
         if self.quota.reopen_at.is_some_and(|t| now.mono >= t) {
             self.quota.reopen_at = None;
+        }
+        let again = self.deliveries.due(now.mono);
+        if !again.is_empty() {
+            for record in again {
+                self.mailbox.add(record, true);
+            }
+            self.mailbox.flush(now, &mut self.session, &mut self.out);
         }
         if self.next_seen_compact.is_some_and(|t| now.mono >= t) {
             self.next_seen_compact = Some(now.mono + SEEN_COMPACT_EVERY);
@@ -381,7 +344,9 @@ impl Gateway {
                 SessionEvent::Online => self.mailbox.flush(now, &mut self.session, &mut self.out),
                 SessionEvent::Offline => self.mailbox.offline(),
                 SessionEvent::PingAnswered(n) => {
-                    self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out);
+                    for record in self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out) {
+                        self.deliveries.delivered(record, now.mono);
+                    }
                 }
                 SessionEvent::Stanza(element) => self.stanza(now, &element),
             }
@@ -407,12 +372,25 @@ impl Gateway {
                 return;
             }
         };
+        // Only what is addressed to our domain (or a JID in it) is ours to answer: the answer's
+        // `from` is the request's `to`, and one outside our domain gets the stream killed
+        // (invalid-from, xmpp.md §3).
+        let to = match &stanza {
+            Stanza::Iq(iq) => &iq.to,
+            Stanza::Message(m) => &m.to,
+            Stanza::Presence(p) => &p.to,
+        };
+        if to.domain() != self.config.xmpp.component {
+            log(&mut self.out, Level::Debug, format!("ignored a stanza not for this component (to {})", to.domain()));
+            return;
+        }
         match stanza {
             Stanza::Iq(iq) => {
                 if let Some(reply) = iq::answer(&iq) {
                     self.session.send(reply, &mut self.out);
                 }
             }
+            Stanza::Message(m) if m.kind == MessageType::Error => self.delivery_error(now, &m),
             Stanza::Message(m) => self.message(now, m),
             Stanza::Presence(_) => {}
         }
@@ -421,81 +399,6 @@ impl Gateway {
     fn reply_error(&mut self, m: &Message, error: &ErrorSpec) {
         self.session
             .send(build::message_error(&m.to.to_string(), &m.from.to_string(), m.id.as_deref(), error), &mut self.out);
-    }
-
-    fn message(&mut self, now: Now, m: Message) {
-        if m.to.domain() != self.config.xmpp.component {
-            return;
-        }
-        let outgoing = match router::route(&self.config, &m) {
-            Route::Drop(why) => {
-                if let Some(cond) = &m.error_condition {
-                    log(
-                        &mut self.out,
-                        Level::Info,
-                        format!("{} answered a message of ours with error {cond}", m.from.to_bare()),
-                    );
-                } else {
-                    log(&mut self.out, Level::Debug, format!("dropped a message from {}: {why}", m.from.to_bare()));
-                }
-                return;
-            }
-            Route::Reject(error) => {
-                log(
-                    &mut self.out,
-                    Level::Info,
-                    format!("refused a message from {}: {} ({})", m.from.to_bare(), error.condition, error.text),
-                );
-                self.reply_error(&m, &error);
-                return;
-            }
-            Route::Send(o) => o,
-        };
-        if self.quota.closed(now.wall_ms) {
-            let error = self.quota.error(now.wall_ms);
-            log(
-                &mut self.out,
-                Level::Info,
-                format!("refused a message from {}: the daily VoIP.ms sending limit is spent", m.from.to_bare()),
-            );
-            self.reply_error(&m, &error);
-            return;
-        }
-        let parts: Vec<OutPart> = outgoing
-            .parts
-            .iter()
-            .map(|p| OutPart { mms: p.method == Method::Mms, message: p.message.clone(), media: p.media.clone() })
-            .collect();
-        log(
-            &mut self.out,
-            Level::Info,
-            format!(
-                "accepted a message from {} to {} via DID {} ({} part(s))",
-                m.from.to_bare(),
-                outgoing.dst,
-                outgoing.did,
-                parts.len()
-            ),
-        );
-        let contact = m.to.local().unwrap_or_default().to_string();
-        let record = self.new_record(
-            now,
-            None,
-            Some(Outbound {
-                sender: m.from.to_string(),
-                contact,
-                stanza_id: m.id.clone(),
-                did: outgoing.did.ten_digits().to_string(),
-                dst: outgoing.dst.ten_digits().to_string(),
-                parts,
-                next_part: 0,
-                receipt: m.receipt_requested,
-                bounce: None,
-                unconfirmed_ms: None,
-            }),
-            None,
-        );
-        self.write(record.clone(), Pending::Outbound { record });
     }
 
     fn new_record(
@@ -529,177 +432,6 @@ impl Gateway {
         self.out.push_back(Action::SpoolWrite(Box::new(record)));
     }
 
-    /// If a message with one of `keys` is already ours (or being written), attach `token` to it
-    /// and return true.
-    fn duplicate(&mut self, keys: &[String], token: Option<u64>) -> bool {
-        if keys.iter().any(|k| self.seen.contains(k)) {
-            if let Some(token) = token {
-                self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-            }
-            return true;
-        }
-        let Some(record_id) = keys.iter().find_map(|k| self.pending_keys.get(k)).cloned() else {
-            return false;
-        };
-        if let (Some(token), Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. })) =
-            (token, self.pending.get_mut(&record_id))
-        {
-            tokens.push(token);
-        }
-        true
-    }
-
-    fn webhook(&mut self, now: Now, token: u64, message: InboundMessage) {
-        if message.text.is_empty() && message.media.is_empty() {
-            log(&mut self.out, Level::Warn, format!("an empty message from {} was ignored", message.from.redacted()));
-            self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-            return;
-        }
-        let keys: Vec<String> = message.id.iter().map(|id| id_key(message.mms, id)).collect();
-        if self.duplicate(&keys, Some(token)) {
-            log(
-                &mut self.out,
-                Level::Info,
-                format!(
-                    "a webhook repeated a message from {} already received; not delivered again",
-                    message.from.redacted()
-                ),
-            );
-            return;
-        }
-        let owner = message.to.iter().find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
-        let Some((_, did)) = owner else {
-            let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
-            log(
-                &mut self.out,
-                Level::Warn,
-                format!(
-                    "a message for DID {} which no user maps was kept for the operator in state_dir/unrouted",
-                    dids.join(", ")
-                ),
-            );
-            let record = self.new_record(
-                now,
-                None,
-                None,
-                Some(Unrouted {
-                    from: message.from.localpart(),
-                    to: message.to.iter().map(|d| d.ten_digits().to_string()).collect(),
-                    text: message.text,
-                    media: message.media,
-                    voipms_id: message.id,
-                }),
-            );
-            self.write(record, Pending::Unrouted { tokens: vec![token], keys });
-            return;
-        };
-        log(
-            &mut self.out,
-            Level::Info,
-            format!(
-                "received a message from {} via DID {did} ({} characters, {} media)",
-                message.from.redacted(),
-                message.text.chars().count(),
-                message.media.len()
-            ),
-        );
-        let _ = self.accept_inbound(
-            now,
-            &message.from,
-            did,
-            message.text,
-            message.media,
-            message.id,
-            message.mms,
-            None,
-            vec![token],
-            keys,
-        );
-    }
-
-    /// Spool a received message for the owner of `did`.
-    #[allow(clippy::too_many_arguments)]
-    fn accept_inbound(
-        &mut self,
-        now: Now,
-        from: &Sender,
-        did: Nanp,
-        text: String,
-        media: Vec<String>,
-        voipms_id: Option<String>,
-        mms: bool,
-        voipms_ms: Option<u64>,
-        tokens: Vec<u64>,
-        mut keys: Vec<String>,
-    ) -> Option<String> {
-        let user = self.config.owner_of(&did)?;
-        let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
-        let user_jid = user.jid.to_string();
-        if voipms_ms.is_none() {
-            // Brought by a webhook: a backfilled row under another id may claim this, once.
-            let pending = &self.pending_keys;
-            keys.push(self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
-                pending.contains_key(k)
-            }));
-        }
-        let record = self.new_record(
-            now,
-            Some(Inbound {
-                user: user_jid,
-                contact,
-                did: did.ten_digits().to_string(),
-                text,
-                media,
-                voipms_id,
-                mms,
-                voipms_ms,
-            }),
-            None,
-            None,
-        );
-        let id = record.id.clone();
-        self.write(record.clone(), Pending::Inbound { tokens, record, keys });
-        Some(id)
-    }
-
-    fn backfill_found(&mut self, now: Now, found: Found) {
-        let Found { did, row, at_ms } = found;
-        let key = id_key(row.mms, &row.id);
-        let Some(from) = Sender::parse(&row.contact) else {
-            return;
-        };
-        if self.duplicate(std::slice::from_ref(&key), None) {
-            return;
-        }
-        if self.seen.claim_fingerprint(&from.localpart(), did.ten_digits(), &row.message, at_ms, now.wall_ms) {
-            // A webhook brought this one under another id: remember this id too.
-            self.seen.insert(key, now.wall_ms);
-            return;
-        }
-        if row.message.is_empty() && row.media.is_empty() {
-            return;
-        }
-        log(
-            &mut self.out,
-            Level::Info,
-            format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
-        );
-        let id = self.accept_inbound(
-            now,
-            &from,
-            did,
-            row.message,
-            row.media,
-            Some(row.id),
-            row.mms,
-            Some(at_ms),
-            Vec::new(),
-            vec![key],
-        );
-        self.backfill_pending.extend(id);
-    }
-
     /// Hand new seen-log lines to the shell: with other spool work when there is some (one trip to
     /// the disk thread), else within [`SEEN_FLUSH_AFTER`]. They are not on the webhook's path: a
     /// record carries its own id until it is gone.
@@ -720,25 +452,16 @@ impl Gateway {
         }
     }
 
-    /// Move the backfill cursor once the run is over and what it found is durable.
-    fn advance_cursor(&mut self) {
-        if !self.backfill_pending.is_empty() {
-            return;
-        }
-        if let Some(until) = self.backfill_until.take()
-            && self.seen.cursor().is_none_or(|c| until > c)
-        {
-            self.seen.set_cursor(until);
-        }
-    }
-
     fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, record, keys }) => {
+            Some(Pending::Inbound { tokens, record, keys, link }) => {
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
                 self.remember(keys, now.wall_ms);
+                if let Some((id_key, fingerprint)) = link {
+                    self.seen.link(&id_key, &fingerprint, now.wall_ms);
+                }
                 if self.backfill_pending.remove(&record.id) {
                     self.advance_cursor();
                 }
@@ -774,14 +497,22 @@ impl Gateway {
                 }
             }
             Some(Pending::Progress { seq } | Pending::Arm { seq }) => self.outbound.synced(seq),
-            Some(Pending::Bounce) | None => {}
-        }
-    }
-
-    fn remember(&mut self, keys: Vec<String>, at_ms: u64) {
-        for key in keys {
-            self.pending_keys.remove(&key);
-            self.seen.insert(key, at_ms);
+            Some(Pending::Undeliverable { file, spooled }) => {
+                self.deliveries.set_aside();
+                let user = file.record.inbound.as_ref().map_or("", |m| m.user.as_str());
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    format!(
+                        "the XMPP server refused a message for {user} ({}, {}): it is kept in state_dir/undeliverable/",
+                        file.condition, file.error_type
+                    ),
+                );
+                if spooled {
+                    self.out.push_back(Action::SpoolRemove(file.record.id));
+                }
+            }
+            Some(Pending::Bounce | Pending::Requeued) | None => {}
         }
     }
 
@@ -809,6 +540,7 @@ impl Gateway {
                         condition: "resource-constraint".into(),
                         error_type: "wait".into(),
                         text: "the gateway cannot store messages right now; try again later".into(),
+                        notice: false,
                     });
                     self.mailbox.add(record, false);
                     self.mailbox.flush(now, &mut self.session, &mut self.out);
@@ -823,202 +555,30 @@ impl Gateway {
                 self.outbound.disarm(seq);
                 self.retry_or_bounce(now, seq, api::classify_status("spool_unwritable"));
             }
+            Some(Pending::Undeliverable { file, .. }) => {
+                // Not set aside: it stays owed, and is delivered again later (a refusal then
+                // tries the file once more).
+                log(
+                    &mut self.out,
+                    Level::Error,
+                    "a message the XMPP server refused could not be kept in state_dir/undeliverable/; it will be delivered again later",
+                );
+                self.deliveries.retry_later(file.record, now.mono);
+            }
+            Some(Pending::Requeued) => log(
+                &mut self.out,
+                Level::Error,
+                "a message to deliver again could not be written back to the spool; it is kept in memory",
+            ),
             Some(Pending::Bounce) | None => {}
         }
     }
 
     fn voipms_result(&mut self, now: Now, job: u64, outcome: &CallOutcome) {
         if self.backfill.owns(job) {
-            let seen = &self.seen;
-            let is_seen = |row: &Row| seen.contains(&id_key(true, &row.id)) || seen.contains(&id_key(false, &row.id));
-            let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
-            for progress in progress {
-                match progress {
-                    Progress::Found(found) => self.backfill_found(now, found),
-                    Progress::Done { complete, until_ms } => {
-                        if complete && !self.backfill_failed {
-                            self.backfill_until = Some(until_ms);
-                            self.advance_cursor();
-                        }
-                        self.backfill_failed = false;
-                    }
-                    Progress::Failed(why) => log(&mut self.out, Level::Warn, why),
-                }
-            }
-            return;
+            self.backfill_result(now, job, outcome);
+        } else if let Some((seq, kind)) = self.outbound.finish(job) {
+            self.send_result(now, seq, kind, outcome);
         }
-        let Some((seq, kind)) = self.outbound.finish(job) else {
-            return;
-        };
-        match kind {
-            JobKind::Send => match classify(outcome) {
-                Answer::Sent { id } => {
-                    if let Some(id) = id {
-                        // So that a later lookup does not take this row for another message.
-                        self.seen.insert(sent_key(&id), now.wall_ms);
-                    }
-                    // Only a send begun after the reset (the probe) proves the quota is back.
-                    let started = self.outbound.started_ms(seq);
-                    if self.quota.until_ms.is_some_and(|until| started >= until) {
-                        self.quota.clear();
-                        self.seen.set_quota_until(None);
-                        log(&mut self.out, Level::Info, "the VoIP.ms daily sending limit has reset: sending again");
-                    }
-                    self.part_sent(now, seq);
-                }
-                Answer::Failed(f) => self.send_failed(now, seq, f),
-            },
-            JobKind::Verify => match api::rows(outcome) {
-                Ok(rows) if self.outbound.was_sent(seq, &rows, &|id| self.seen.contains(&sent_key(id))) => {
-                    log(&mut self.out, Level::Info, "a send whose answer was lost did go out: not sending it again");
-                    self.part_sent(now, seq);
-                }
-                Ok(_) => {
-                    self.outbound.verified_unsent(seq);
-                    self.outbound.retry_at(seq, now.mono);
-                }
-                Err(f) => self.retry_or_bounce(now, seq, f),
-            },
-        }
-    }
-
-    fn part_sent(&mut self, now: Now, seq: u64) {
-        let Some(mut record) = self.outbound.record(seq).cloned() else {
-            return;
-        };
-        let Some(o) = record.outbound.as_mut() else {
-            return;
-        };
-        o.unconfirmed_ms = None;
-        self.operator_logged.clear();
-        o.next_part += 1;
-        record.rev += 1;
-        let total = o.parts.len();
-        if o.next_part as usize >= total {
-            log(
-                &mut self.out,
-                Level::Info,
-                format!("sent a message to {} via DID {} ({total} part(s))", redact(&o.dst), redact(&o.did)),
-            );
-            self.outbound.remove(seq);
-            self.out.push_back(Action::SpoolRemove(record.id));
-        } else {
-            self.outbound.update(record.clone());
-            self.write(record, Pending::Progress { seq });
-        }
-        let _ = now;
-    }
-
-    fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
-        let dst =
-            self.outbound.record(seq).and_then(|r| r.outbound.as_ref()).map(|o| redact(&o.dst)).unwrap_or_default();
-        match f.class {
-            FailureClass::Transient => {
-                log(&mut self.out, Level::Warn, format!("sending to {dst} failed ({}); will retry", f.status));
-                self.retry_or_bounce(now, seq, f);
-            }
-            FailureClass::Ambiguous => {
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!(
-                        "sending to {dst}: no answer from VoIP.ms ({}); checking whether it went out before retrying",
-                        f.status
-                    ),
-                );
-                self.outbound.verify_before_resend(seq);
-                self.retry_or_bounce(now, seq, f);
-            }
-            FailureClass::RateLimited => {
-                let pause = RATE_LIMIT_PAUSE + self.rng.up_to(RATE_LIMIT_PAUSE / 6);
-                log(
-                    &mut self.out,
-                    Level::Warn,
-                    format!("VoIP.ms rate limit hit ({}): pausing all calls for {}s", f.status, pause.as_secs()),
-                );
-                self.paused_until = Some(now.mono + pause);
-                self.outbound.retry_at(seq, now.mono + pause);
-            }
-            FailureClass::SmsFailed if !self.outbound.note_sms_failed(seq) => {
-                log(&mut self.out, Level::Warn, format!("VoIP.ms could not send to {dst} (sms_failed); one more try"));
-                self.outbound.retry_at(seq, now.mono + SMS_FAILED_RETRY);
-            }
-            FailureClass::Quota => {
-                self.quota.hit(now);
-                self.seen.set_quota_until(self.quota.until_ms);
-                let error = self.quota.error(now.wall_ms);
-                log(
-                    &mut self.out,
-                    Level::Error,
-                    format!(
-                        "VoIP.ms daily sending limit reached (limit_reached): no sends until it resets; {}",
-                        error.text
-                    ),
-                );
-                self.bounce(now, seq, &error);
-                for other in self.outbound.idle() {
-                    self.bounce(now, other, &error);
-                }
-            }
-            _ => {
-                let level = if f.class == FailureClass::Operator && self.operator_logged.insert(f.status.clone()) {
-                    Level::Error
-                } else {
-                    Level::Warn
-                };
-                log(
-                    &mut self.out,
-                    level,
-                    format!("VoIP.ms did not send a message to {dst}: {} ({})", f.status, f.text),
-                );
-                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
-            }
-        }
-    }
-
-    /// Retry a transient failure with back-off, or bounce it once `retry_for` has passed since
-    /// the message was accepted.
-    fn retry_or_bounce(&mut self, now: Now, seq: u64, f: Failure) {
-        let Some(accepted_ms) = self.outbound.record(seq).map(|r| r.accepted_ms) else {
-            return;
-        };
-        let limit = self.config.voipms.retry_for;
-        if now.wall_ms.saturating_sub(accepted_ms) >= limit.as_millis() as u64 {
-            let hours = limit.as_secs() / 3600;
-            let span =
-                if hours >= 1 { format!("{hours} hour(s)") } else { format!("{} minute(s)", limit.as_secs() / 60) };
-            let text = format!("{}; the gateway gave up after trying for {span}", f.text);
-            self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
-            return;
-        }
-        let delay = backoff(self.outbound.attempts(seq), RETRY_BASE, RETRY_CAP, &mut self.rng);
-        self.outbound.retry_at(seq, now.mono + delay);
-    }
-
-    /// Give up on a message: the error is owed to the sender, durably, through the mailbox.
-    fn bounce(&mut self, now: Now, seq: u64, error: &ErrorSpec) {
-        let unconfirmed = self.outbound.unconfirmed(seq);
-        let Some(mut record) = self.outbound.remove(seq) else {
-            return;
-        };
-        let Some(o) = record.outbound.as_mut() else {
-            return;
-        };
-        let (done, total) = (o.next_part as usize, o.parts.len());
-        let mut text = if total > 1 && done > 0 {
-            format!("{} (the first {done} of {total} parts were sent)", error.text)
-        } else {
-            error.text.clone()
-        };
-        if unconfirmed {
-            // Its last send got no answer and could not be looked up: say so, rather than
-            // invite a resend that may duplicate it.
-            text.push_str("; the last attempt may nevertheless have reached the recipient");
-        }
-        o.bounce = Some(Bounce { condition: error.condition.clone(), error_type: error.error_type.clone(), text });
-        record.rev += 1;
-        self.write(record.clone(), Pending::Bounce);
-        self.mailbox.add(record, false);
-        self.mailbox.flush(now, &mut self.session, &mut self.out);
     }
 }

@@ -224,7 +224,7 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     sim.pong = false;
     sim.online();
     assert!(sim.gw.stats().online);
-    // Idle for the keepalive interval: a ping to the users' server.
+    // Idle for the keepalive interval: a ping to the server (the domain the component lives under).
     let a = sim.advance(Duration::from_secs(60));
     let w = writes(&a);
     assert_eq!(w.len(), 1, "{a:?}");
@@ -245,6 +245,34 @@ fn handshake_then_keepalive_pings_then_a_dead_link_is_dropped_and_redialled() {
     // And it dials again after a short back-off.
     let a = sim.advance(Duration::from_secs(1));
     assert!(a.contains(&Action::XmppConnect), "{a:?}");
+}
+
+#[test]
+fn the_keepalive_pings_the_local_server_not_a_users_remote_domain() {
+    // Regression (issue 6, defect 12): the ping went to the first user's domain; a remote one
+    // answers over s2s, late, and the link was declared dead again and again.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""alice@example.com": ["+15552345678"]"#, r#""alice@remote.example.org": ["+15552345678"]"#),
+    );
+    sim.pong = false;
+    sim.online();
+    let a = sim.advance(Duration::from_secs(60));
+    let w = writes(&a);
+    assert!(w[0].contains("urn:xmpp:ping") && w[0].contains("to='example.com'"), "{w:?}");
+    // Only the local server's answer counts.
+    let id = w[0].split("id='").nth(1).and_then(|r| r.split('\'').next()).unwrap().to_string();
+    sim.bytes(&format!("<iq type='result' id='{id}' from='remote.example.org' to='sms.example.com'/>"));
+    sim.bytes(&format!("<iq type='result' id='{id}' from='example.com' to='sms.example.com'/>"));
+    let a = sim.advance(Duration::from_secs(40));
+    assert!(!a.contains(&Action::XmppClose), "answered by example.com: alive ({:?})", sim.log);
+    // With xmpp.ping_to, that server is pinged instead.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""secret": "s3cret""#, r#""secret": "s3cret", "ping_to": "xmpp.example.net""#),
+    );
+    sim.pong = false;
+    sim.online();
+    let w = writes(&sim.advance(Duration::from_secs(60)));
+    assert!(w[0].contains("to='xmpp.example.net'"), "{w:?}");
 }
 
 #[test]
@@ -512,6 +540,32 @@ fn a_malformed_iq_request_gets_bad_request() {
     assert!(writes(&a).is_empty(), "cannot be addressed: no answer");
 }
 
+#[test]
+fn an_iq_for_another_domain_is_not_answered() {
+    // Regression (issue 6, defect 10): the answer took the request's `to` as its `from`, so an
+    // iq addressed elsewhere got an answer from a foreign domain and the server killed the
+    // stream (invalid-from).
+    let mut sim = Sim::new();
+    sim.online();
+    for to in ["example.com", "alice@example.com", "+15559998888@other.example.net/x", "x.sms.example.com"] {
+        let a = sim.bytes(&format!(
+            "<iq type='get' id='f1' from='alice@example.com/x' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(writes(&a).is_empty(), "answered an iq to {to}: {a:?}");
+        let a = sim.bytes(&format!("<iq type='get' id='f2' from='alice@example.com/x' to='{to}'/>"));
+        assert!(writes(&a).is_empty(), "answered a malformed iq to {to}: {a:?}");
+    }
+    assert!(sim.log.iter().any(|l| l.contains("not for this component")), "{:?}", sim.log);
+    // Ours (the domain or a JID in it) still get their answer, from where they were sent.
+    for to in ["sms.example.com", "+15559998888@SMS.example.com/x"] {
+        let a = sim.bytes(&format!(
+            "<iq type='get' id='o1' from='alice@example.com/x' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        let w = writes(&a);
+        assert!(w.len() == 1 && w[0].contains("type='result'") && w[0].contains("sms.example.com"), "{to}: {w:?}");
+    }
+}
+
 fn status(s: &str) -> CallOutcome {
     CallOutcome::Response { status: 200, body: format!(r#"{{"status":"{s}"}}"#) }
 }
@@ -533,7 +587,14 @@ fn transient_failures_are_retried_with_growing_back_off_until_they_succeed() {
     sim.online();
     let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
     let mut gaps = Vec::new();
-    for outcome in [http(503), http(500), CallOutcome::NotSent("refused".into()), status("method_maintenance")] {
+    // Failures that certainly sent nothing (HTTP errors are looked up first: see
+    // a_proxy_error_after_the_request_left_is_looked_up_not_resent).
+    for outcome in [
+        CallOutcome::NotSent("refused".into()),
+        status("method_maintenance"),
+        CallOutcome::NotSent("no route to host".into()),
+        status("provider_outofservice"),
+    ] {
         let a = sim.input(Input::VoipmsResult { job, outcome });
         assert!(writes(&a).is_empty(), "no error to the sender yet: {a:?}");
         let start = sim.now.mono;
@@ -590,7 +651,7 @@ fn a_failing_number_holds_back_its_own_later_messages_but_not_other_numbers() {
     ]);
     let (job, _) = calls(&a)[0].clone();
     assert_eq!(calls(&a).len(), 1);
-    let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("refused".into()) });
     assert!(calls(&a).is_empty(), "'second' waits behind the failing 'first'");
     // Another number goes straight through meanwhile.
     let (other, r) = send_one(&mut sim, "+15557776666", "b1", "elsewhere");
@@ -1030,4 +1091,534 @@ fn backfill_due_during_a_rate_limit_pause_does_not_spin_the_timer() {
     let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
     sim.input(Input::VoipmsResult { job, outcome: status("api_limit_exceeded") });
     assert!(!step_and_check_spin(&mut sim, Duration::from_secs(15)), "backfill due during the pause: busy loop");
+}
+
+#[test]
+fn unsafe_ids_from_backfill_rows_and_send_answers_are_skipped() {
+    // Regression (issue 6, defect 9): ids reach the seen log; one with a tab or newline must
+    // never be used.
+    let (mut sim, lists) = Sim::backfilling();
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: rows_body(&[
+            ("1\\nquota\\t99999999999999\\nx", "2025-07-20 16:10:00", "5559998888", "injected"),
+            ("102", "2025-07-20 16:11:00", "5559998888", "fine"),
+        ]),
+    });
+    let texts: Vec<String> = spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().text.clone()).collect();
+    assert_eq!(texts, vec!["fine".to_string()], "{a:?}");
+    assert!(
+        sim.log.iter().any(|l| l.contains("skipped 1 message(s) whose VoIP.ms id is not a plain id")),
+        "{:?}",
+        sim.log
+    );
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let answer = CallOutcome::Response {
+        status: 200,
+        body: r#"{"status":"success","sms":"7\nquota\t99999999999999\nx"}"#.into(),
+    };
+    let mut a = sim.input(Input::VoipmsResult { job, outcome: answer });
+    a.extend(sim.advance(Duration::from_secs(1)));
+    assert_eq!(removed(&a), vec!["boot-2".to_string()], "sent all the same: {a:?}");
+    let lines: String =
+        a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
+    assert!(!lines.lines().any(|l| l.starts_with("quota") || l.starts_with('x')), "{lines:?}");
+    assert!(sim.log.iter().any(|l| l.contains("not a plain id")), "{:?}", sim.log);
+}
+
+impl Sim {
+    /// A webhook with VoIP.ms id `id` from the usual contact to alice's DID, synced.
+    fn webhook_with_id(&mut self, token: u64, id: &str, text: &str) -> Vec<Action> {
+        let message = InboundMessage {
+            id: Some(id.into()),
+            from: Sender::Nanp(Nanp::parse("5559998888").unwrap()),
+            to: vec![Nanp::parse("5552345678").unwrap()],
+            text: text.into(),
+            media: vec![],
+            received_at: None,
+            mms: false,
+        };
+        let a = self.input(Input::Webhook { token, message });
+        self.sync_all(&a)
+    }
+}
+
+#[test]
+fn backfill_delivers_a_second_identical_text_whose_webhook_was_lost() {
+    // Regression (issue 6, defect 4): "ok" (101) came by webhook, "ok" again (102) did not.
+    // Row 101 was skipped by id without claiming its fingerprint, so row 102 claimed it and
+    // was never delivered. Newest first (as VoIP.ms lists) and oldest first.
+    for newest_first in [true, false] {
+        let (mut sim, lists) = Sim::backfilling();
+        let a = sim.webhook_with_id(1, "101", "ok");
+        assert_eq!(writes(&a).iter().filter(|w| w.contains("<body>ok</body>")).count(), 1);
+        let mut rows = vec![
+            ("102", "2025-07-20 16:21:00", "5559998888", "ok"),
+            ("101", "2025-07-20 16:20:00", "5559998888", "ok"),
+        ];
+        if !newest_first {
+            rows.reverse();
+        }
+        let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows_body(&rows) });
+        let found: Vec<Option<String>> =
+            spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().voipms_id.clone()).collect();
+        assert_eq!(found, vec![Some("102".to_string())], "newest first: {newest_first}; {:?}", sim.log);
+    }
+}
+
+#[test]
+fn a_webhook_message_and_its_row_under_another_id_still_match_after_a_restart() {
+    // The link from a webhook's id to its fingerprint is in the seen log: after a restart, row
+    // 101 (seen by id) takes its own fingerprint, and 102 is new.
+    let mut first = Sim::new();
+    first.online();
+    let mut a = first.webhook_with_id(1, "101", "ok");
+    a.extend(first.advance(Duration::from_millis(500)));
+    let log: String =
+        a.iter().filter_map(|x| if let Action::SeenAppend(l) = x { Some(l.clone()) } else { None }).collect();
+    let mut sim = Sim::with_config(&CONFIG.replace(r#""backfill_interval_secs": 0"#, BACKFILL));
+    sim.gw.restore(vec![], &format!("cursor\t1753041600000\n{log}"), sim.now);
+    sim.gw.start(sim.now);
+    let lists = calls(&sim.drain());
+    sim.connect();
+    let rows = rows_body(&[
+        ("102", "2025-07-20 16:21:00", "5559998888", "ok"),
+        ("101", "2025-07-20 16:20:00", "5559998888", "ok"),
+    ]);
+    let a = sim.input(Input::VoipmsResult { job: lists[0].0, outcome: rows });
+    let found: Vec<Option<String>> =
+        spooled(&a).iter().map(|r| r.inbound.as_ref().unwrap().voipms_id.clone()).collect();
+    assert_eq!(found, vec![Some("102".to_string())], "{:?}", sim.log);
+}
+
+/// A getMMS list with one MMS row whose media the list left out (`col_media*` present, empty).
+fn mms_row_without_media(id: &str, date: &str, text: &str) -> CallOutcome {
+    let row = format!(
+        r#"{{"id":"{id}","date":"{date}","type":"1","did":"5552345678","contact":"5559998888","message":"{text}","col_media1":"","col_media2":"","col_media3":"","media":[]}}"#
+    );
+    CallOutcome::Response { status: 200, body: format!(r#"{{"status":"success","sms":[{row}]}}"#) }
+}
+
+fn media_answer(date: &str, urls: &[&str]) -> CallOutcome {
+    let urls: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+    CallOutcome::Response {
+        status: 200,
+        body: format!(r#"{{"status":"success","id":"1","date":"{date}","media":[{}]}}"#, urls.join(",")),
+    }
+}
+
+/// Finish the other DIDs' list calls of a backfill run with nothing found.
+fn finish_other_lists(sim: &mut Sim, lists: &[(u64, Request)]) {
+    for (job, _) in &lists[1..] {
+        sim.input(Input::VoipmsResult { job: *job, outcome: status("no_sms") });
+    }
+}
+
+#[test]
+fn backfill_fetches_the_media_a_listed_mms_lacks() {
+    // Regression (issue 6, defect 5): a row is an MMS when it has media columns; one without
+    // media gets getMediaMMS, and the cursor waits for it.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+    });
+    let c = calls(&a);
+    assert_eq!(c.len(), 1, "a getMediaMMS lookup: {a:?}");
+    assert_eq!(c[0].1, Request::Media { id: "200000001".into() });
+    assert!(spooled(&a).is_empty() && !a.iter().any(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor"))));
+    let a = sim.input(Input::VoipmsResult {
+        job: c[0].0,
+        outcome: media_answer("2025-07-20 16:10:00", &["https://voip.ms/media/x/1.jpg"]),
+    });
+    let records = spooled(&a);
+    assert_eq!(records.len(), 1, "{a:?}");
+    let m = records[0].inbound.as_ref().unwrap();
+    assert_eq!(
+        (m.text.as_str(), m.media.clone(), m.mms),
+        ("", vec!["https://voip.ms/media/x/1.jpg".to_string()], true)
+    );
+    let a = sim.sync_all(&a);
+    assert!(writes(&a).iter().any(|w| w.contains("jabber:x:oob") && w.contains("1.jpg")), "{a:?}");
+}
+
+#[test]
+fn an_mms_whose_content_voipms_does_not_provide_is_delivered_with_a_note() {
+    // Nothing vanishes: a picture-only MMS whose media the lookup does not give (none, or the
+    // answer describes another message: its date differs) reaches the user as a short note.
+    for answer in
+        [media_answer("2025-07-20 16:10:00", &[]), media_answer("2025-07-19 09:00:00", &["https://x/other.jpg"])]
+    {
+        let (mut sim, lists) = Sim::backfilling();
+        finish_other_lists(&mut sim, &lists);
+        let a = sim.input(Input::VoipmsResult {
+            job: lists[0].0,
+            outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+        });
+        let (job, _) = calls(&a)[0].clone();
+        let a = sim.input(Input::VoipmsResult { job, outcome: answer.clone() });
+        let records = spooled(&a);
+        assert_eq!(records.len(), 1, "{a:?}");
+        let m = records[0].inbound.as_ref().unwrap();
+        assert!(m.media.is_empty(), "another message's media are not taken: {m:?}");
+        assert!(m.text.contains("MMS") && m.text.contains("VoIP.ms did not provide"), "{}", m.text);
+    }
+    // With text, the text goes alone.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", "a long text sent as MMS"),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: media_answer("2025-07-20 16:10:00", &[]) });
+    assert_eq!(spooled(&a)[0].inbound.as_ref().unwrap().text, "a long text sent as MMS");
+}
+
+#[test]
+fn a_listed_mms_that_getmediamms_does_not_know_is_an_sms() {
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("100000001", "2025-07-20 16:10:00", "plain text"),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_id") });
+    let m = spooled(&a)[0].inbound.clone().unwrap();
+    assert_eq!((m.text.as_str(), m.mms, m.voipms_id.as_deref()), ("plain text", false, Some("100000001")));
+    // A lookup that fails for another reason leaves the run incomplete: it is redone soon.
+    let (mut sim, lists) = Sim::backfilling();
+    finish_other_lists(&mut sim, &lists);
+    let a = sim.input(Input::VoipmsResult {
+        job: lists[0].0,
+        outcome: mms_row_without_media("200000001", "2025-07-20 16:10:00", ""),
+    });
+    let (job, _) = calls(&a)[0].clone();
+    let a = sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    assert!(spooled(&a).is_empty());
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(!a.iter().any(|x| matches!(x, Action::SeenAppend(l) if l.contains("cursor"))), "{a:?}");
+    assert_eq!(calls(&a).len(), 3, "the run is redone within a minute: {a:?}");
+}
+
+#[test]
+fn a_proxy_error_after_the_request_left_is_looked_up_not_resent() {
+    // Regression (issue 6, defect 7): HTTP 502 (or garbage, or no status) was retried blind;
+    // VoIP.ms may already have sent it, so it is looked up first.
+    for outcome in
+        [http(502), http(504), CallOutcome::Response { status: 200, body: "<html>oops</html>".into() }, status_less()]
+    {
+        let mut sim = Sim::new();
+        sim.online();
+        let (job, _) = send_one(&mut sim, "+15559998888", "m1", "exactly once");
+        let a = sim.input(Input::VoipmsResult { job, outcome: outcome.clone() });
+        assert!(writes(&a).is_empty() && calls(&a).is_empty(), "{a:?}");
+        let a = sim.advance(Duration::from_secs(5));
+        let (job, lookup) = calls(&a).remove(0);
+        assert_eq!(lookup.method(), "getSMS", "looked up, not resent, after {outcome:?}");
+        let row = r#"{"status":"success","sms":[{"id":"9","date":"2025-07-20 16:24:16","type":"0","did":"5552345678","contact":"5559998888","message":"exactly once"}]}"#;
+        let a =
+            sim.input(Input::VoipmsResult { job, outcome: CallOutcome::Response { status: 200, body: row.into() } });
+        assert_eq!(removed(&a), vec!["boot-1".to_string()], "it went out: done");
+        assert!(calls(&a).is_empty() && writes(&a).is_empty());
+    }
+}
+
+#[test]
+fn a_proxy_error_when_nothing_went_out_is_resent_after_the_lookup() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    sim.input(Input::VoipmsResult { job, outcome: http(503) });
+    let a = sim.advance(Duration::from_secs(5));
+    let (job, lookup) = calls(&a).remove(0);
+    assert_eq!(lookup.method(), "getSMS");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("no_sms") });
+    let (job, again) = calls(&a).remove(0);
+    assert_eq!(again.method(), "sendSMS");
+    let a = sim.input(Input::VoipmsResult { job, outcome: success() });
+    assert_eq!(removed(&a), vec!["boot-1".to_string()]);
+    // A request that never left is resent without a lookup.
+    let (job, _) = send_one(&mut sim, "+15559998888", "m2", "again");
+    sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("connection refused".into()) });
+    let a = sim.advance(Duration::from_secs(5));
+    assert_eq!(calls(&a).remove(0).1.method(), "sendSMS");
+}
+
+fn status_less() -> CallOutcome {
+    CallOutcome::Response { status: 200, body: "{}".into() }
+}
+
+/// The chat notices (not errors) written to `to`.
+fn notices_to(actions: &[Action], to: &str) -> Vec<String> {
+    writes(actions)
+        .into_iter()
+        .filter(|w| w.starts_with("<message") && w.contains("type='chat'") && w.contains(&format!("to='{to}'")))
+        .collect()
+}
+
+#[test]
+fn a_late_bounce_also_goes_to_the_bare_jid_as_a_chat_notice() {
+    // Regression (issue 6, defect 8): after hours of retries the error went only to the full
+    // JID the message came from; that resource is usually gone by then, and servers drop
+    // errors to a departed resource. The notice to the bare JID is stored offline.
+    let mut sim = Sim::with_config(
+        &CONFIG.replace(r#""backfill_interval_secs": 0"#, r#""backfill_interval_secs": 0, "retry_for_secs": 600"#),
+    );
+    sim.online();
+    let text = "Running late, see you at the station at eight instead of seven";
+    let (mut job, _) = send_one(&mut sim, "+15559998888", "m1", text);
+    let mut bounced = Vec::new();
+    for _ in 0..100 {
+        let a = sim.input(Input::VoipmsResult { job, outcome: CallOutcome::NotSent("connection refused".into()) });
+        if writes(&a).iter().any(|w| w.contains("type='error'")) {
+            bounced = a;
+            break;
+        }
+        let a = sim.advance(Duration::from_secs(301));
+        job = calls(&a).first().expect("a retry").0;
+    }
+    let w = writes(&bounced);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("type='error'") && w.contains("to='alice@example.com/phone'") && w.contains("id='m1'")),
+        "{w:?}"
+    );
+    let notices = notices_to(&bounced, "alice@example.com");
+    assert_eq!(notices.len(), 1, "a notice to the bare JID: {w:?}");
+    let n = &notices[0];
+    assert!(n.contains("from='+15559998888@sms.example.com'"), "{n}");
+    assert!(n.contains("was not sent") && n.contains("gave up after trying for 10 minute(s)"), "{n}");
+    assert!(
+        n.contains("Running late, see you at the station at…") || n.contains("Running late, see you at the…"),
+        "{n}"
+    );
+    assert!(!n.contains("seven"), "only the first words: {n}");
+    // What is owed is durable: the record says a notice goes too.
+    let record = spooled(&bounced).into_iter().next().expect("the bounce is spooled");
+    assert!(record.outbound.unwrap().bounce.unwrap().notice);
+}
+
+#[test]
+fn a_bounce_answered_at_once_needs_no_notice() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    assert!(writes(&a).iter().any(|w| w.contains("type='error'")));
+    assert!(notices_to(&a, "alice@example.com").is_empty(), "{a:?}");
+    // Nor a refusal by the router.
+    let a = sim.chat("eve@example.com/x", "+15559998888", "e1", "hi");
+    assert!(notices_to(&a, "eve@example.com").is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_bounce_after_a_restart_also_sends_a_notice() {
+    let mut first = Sim::new();
+    first.online();
+    let a = first.chat("alice@example.com/phone", "+15559998888", "m1", "before the restart");
+    let mut records = spooled(&a);
+    // Accepted by the previous run (another boot id), moments ago.
+    records[0].id = "earlier-1".into();
+    let mut sim = Sim::new();
+    sim.gw.restore(records, "", sim.now);
+    sim.gw.start(sim.now);
+    let a = sim.drain();
+    let (job, _) = calls(&sim.arm(a)).remove(0);
+    sim.connect();
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    let notices = notices_to(&a, "alice@example.com");
+    assert_eq!(notices.len(), 1, "{a:?}");
+    assert!(
+        notices[0].contains("before the restart") && notices[0].contains("VoIP.ms cannot send to this number"),
+        "{}",
+        notices[0]
+    );
+}
+
+/// A server's delivery error for stanza `id`, from `from` to `to`.
+fn delivery_error(id: &str, from: &str, to: &str, kind: &str, condition: &str) -> String {
+    format!(
+        "<message type='error' id='{id}' from='{from}' to='{to}'><error type='{kind}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+}
+
+fn undeliverable(actions: &[Action]) -> Vec<crate::core::spool_record::Undeliverable> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::SpoolUndeliverable(u) = a { Some((**u).clone()) } else { None })
+        .collect()
+}
+
+const CONTACT: &str = "+15559998888@sms.example.com";
+
+impl Sim {
+    /// A webhook text for alice, delivered; with `confirm`, the server's ping answer too.
+    fn delivered(&mut self, text: &str, media: &[&str], confirm: bool) -> Vec<Action> {
+        let a = self.webhook(1, "5552345678", text, media);
+        let a = self.sync_all(&a);
+        assert!(writes(&a).iter().any(|w| w.contains(&format!("<body>{text}</body>"))), "{a:?}");
+        if confirm {
+            let b = self.answer_pings(&a);
+            assert_eq!(removed(&b), vec!["boot-1".to_string()], "confirmed and out of the spool");
+        }
+        a
+    }
+}
+
+#[test]
+fn a_cancel_error_after_the_ping_answer_sets_the_message_aside_as_undeliverable() {
+    // Regression (issue 6, defect 6): once the ping was answered the record was deleted, and a
+    // later <message type='error'> for it was logged at Info and dropped: the text was gone.
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    let u = undeliverable(&a);
+    assert_eq!(u.len(), 1, "{a:?}");
+    assert_eq!((u[0].condition.as_str(), u[0].error_type.as_str()), ("service-unavailable", "cancel"));
+    assert_eq!(u[0].record.inbound.as_ref().unwrap().text, "hello");
+    assert_eq!(sim.gw.stats().undeliverable, 0, "counted once on disk");
+    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert!(removed(&a).is_empty(), "it had left the spool already: {a:?}");
+    assert_eq!(sim.gw.stats().undeliverable, 1);
+    let line = sim.log.iter().find(|l| l.contains("undeliverable")).expect("an error line");
+    assert!(
+        line.contains("alice@example.com") && line.contains("service-unavailable") && !line.contains("hello"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_cancel_error_before_the_ping_answer_moves_the_record_out_of_the_spool() {
+    let mut sim = Sim::new();
+    sim.online();
+    let delivered = sim.delivered("hello", &["https://m/x.jpg"], false);
+    // The same error for the text and the media stanza: handled once.
+    let mut a = sim.bytes(&delivery_error("boot-1", "alice@example.com/phone", CONTACT, "cancel", "item-not-found"));
+    a.extend(sim.bytes(&delivery_error("boot-1-m1", "alice@example.com", CONTACT, "cancel", "item-not-found")));
+    assert_eq!(undeliverable(&a).len(), 1, "{a:?}");
+    let a = sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert_eq!(removed(&a), vec!["boot-1".to_string()], "set aside first, then out of the spool");
+    // The ping answer that follows confirms nothing more.
+    assert!(removed(&sim.answer_pings(&delivered)).is_empty());
+    assert_eq!(sim.gw.stats().undeliverable, 1);
+}
+
+#[test]
+fn a_wait_error_redelivers_later_with_growing_back_off() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "resource-constraint"));
+    // Back in the spool, durably, until it is delivered again.
+    let back = spooled(&a);
+    assert_eq!(back.len(), 1, "{a:?}");
+    assert_eq!((back[0].id.as_str(), back[0].inbound.as_ref().unwrap().text.as_str()), ("boot-1", "hello"));
+    sim.input(Input::SpoolSynced(vec!["boot-1".into()]));
+    assert_eq!(sim.gw.stats().to_xmpp, 1, "still owed");
+    assert!(writes(&sim.advance(Duration::from_secs(29))).iter().all(|w| !w.contains("hello")), "not at once");
+    let a = sim.advance(Duration::from_secs(31));
+    assert!(
+        writes(&a).iter().any(|w| w.contains("<body>hello</body>") && w.contains("urn:xmpp:delay")),
+        "redelivered, stamped: {a:?}"
+    );
+    assert_eq!(removed(&a), vec!["boot-1".to_string()], "confirmed by the next ping answer");
+    // It waits again; the next delay is longer (doubling).
+    sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "resource-constraint"));
+    assert!(writes(&sim.advance(Duration::from_secs(59))).iter().all(|w| !w.contains("hello")));
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(writes(&a).iter().any(|w| w.contains("<body>hello</body>")), "{a:?}");
+    assert_eq!(sim.gw.stats().to_xmpp, 0);
+}
+
+#[test]
+fn a_wait_error_gives_up_a_day_after_acceptance() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    let mut set_aside = Vec::new();
+    for _ in 0..60 {
+        let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "recipient-unavailable"));
+        set_aside = undeliverable(&a);
+        if !set_aside.is_empty() {
+            break;
+        }
+        sim.sync_all(&a);
+        // Redelivered within the hour-long cap.
+        let mut waited = Duration::ZERO;
+        while !writes(&sim.advance(Duration::from_secs(60))).iter().any(|w| w.contains("<body>hello</body>")) {
+            waited += Duration::from_secs(60);
+            assert!(waited <= Duration::from_secs(3600), "not redelivered within the hour");
+        }
+    }
+    assert_eq!(set_aside.len(), 1, "given up after a day");
+    assert_eq!(set_aside[0].condition, "recipient-unavailable");
+    assert!(sim.now.wall_ms - 1_753_043_056_000 >= 24 * 3600 * 1000);
+}
+
+#[test]
+fn a_wait_error_before_the_ping_answer_redelivers_without_a_write() {
+    let mut sim = Sim::new();
+    sim.online();
+    let delivered = sim.delivered("hello", &[], false);
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "wait", "remote-server-timeout"));
+    assert!(removed(&sim.answer_pings(&delivered)).is_empty(), "the ping answer does not confirm it now");
+    assert!(spooled(&a).is_empty() && removed(&a).is_empty(), "it is still in the spool: {a:?}");
+    let a = sim.advance(Duration::from_secs(61));
+    assert!(writes(&a).iter().any(|w| w.contains("<body>hello</body>")), "{a:?}");
+}
+
+#[test]
+fn a_forged_or_foreign_delivery_error_is_ignored() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    for xml in [
+        // Any XMPP user can send an error with our id: only the recipient's counts.
+        delivery_error("boot-1", "mallory@evil.example", CONTACT, "cancel", "service-unavailable"),
+        delivery_error("boot-1", "bob@example.com", CONTACT, "cancel", "service-unavailable"),
+        // From the user, but about another conversation.
+        delivery_error("boot-1", "alice@example.com", "+15551112222@sms.example.com", "cancel", "service-unavailable"),
+        // Ids we never gave.
+        delivery_error("boot-99", "alice@example.com", CONTACT, "cancel", "service-unavailable"),
+        delivery_error("m1", "alice@example.com", CONTACT, "cancel", "service-unavailable"),
+    ] {
+        let a = sim.bytes(&xml);
+        assert!(a.is_empty(), "{xml}: {a:?}");
+    }
+    assert_eq!(sim.gw.stats().undeliverable, 0);
+    // The genuine one still counts.
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert_eq!(undeliverable(&a).len(), 1);
+}
+
+#[test]
+fn errors_for_our_bounces_and_notices_are_only_logged() {
+    let mut sim = Sim::new();
+    sim.online();
+    let (job, _) = send_one(&mut sim, "+15559998888", "m1", "hi");
+    let a = sim.input(Input::VoipmsResult { job, outcome: status("invalid_dst") });
+    sim.answer_pings(&a);
+    let a = sim.bytes(&delivery_error("m1", "alice@example.com/phone", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
+    let a = sim.bytes(&delivery_error("boot-1-n", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
+    assert!(
+        sim.log.iter().any(|l| l.contains("answered a message of ours with error service-unavailable")),
+        "{:?}",
+        sim.log
+    );
+}
+
+#[test]
+fn delivered_records_are_remembered_for_ten_minutes_only() {
+    let mut sim = Sim::new();
+    sim.online();
+    sim.delivered("hello", &[], true);
+    sim.advance(Duration::from_secs(601));
+    let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
+    assert!(a.is_empty(), "{a:?}");
 }

@@ -2,7 +2,8 @@
 //!
 //! Implemented: XEP-0199 ping, XEP-0030 service discovery (`gateway/sms` on the domain,
 //! `client/sms` on contacts), XEP-0092 software version. Anything else is
-//! `service-unavailable`. Only what is implemented is advertised.
+//! `service-unavailable`. Only what is implemented is advertised. The reply comes from the
+//! request's `to`, so the gateway hands over only requests addressed to its own domain.
 
 use crate::core::xmpp::element::Element;
 use crate::core::xmpp::ns;

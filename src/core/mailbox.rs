@@ -6,9 +6,13 @@
 //! the same stream (the server processes a stream in order; xmpp.md §4). If the stream drops
 //! first, every unconfirmed item is written again on the next stream: a duplicate is possible,
 //! a loss is not.
+//!
+//! A bounce that comes late (a minute after acceptance, or from an earlier run) goes to the full
+//! JID that sent the message *and*, as a chat notice naming the message, to the user's bare JID:
+//! servers drop errors for departed resources but store chats offline.
 
 use crate::core::action::{Action, Outbox};
-use crate::core::spool_record::{Kind, Record};
+use crate::core::spool_record::{Bounce, Kind, Outbound, Record};
 use crate::core::time::{Now, rfc3339_utc};
 use crate::core::xmpp::session::Session;
 use crate::core::xmpp::stanza::{ErrorSpec, build};
@@ -90,15 +94,16 @@ impl Mailbox {
         }
     }
 
-    /// A ping came back: the items it covers are delivered and leave the spool.
-    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> usize {
-        let mut done = 0;
+    /// A ping came back: the items it covers are delivered and leave the spool. Returns their
+    /// records (the server may still answer one with an error: see `core::delivery`).
+    pub fn ping_answered(&mut self, n: u64, now: Now, session: &mut Session, out: &mut Outbox) -> Vec<Record> {
+        let mut done = Vec::new();
         if let Some((p, seqs)) = self.confirming.take() {
             if p == n {
                 for seq in seqs {
                     if let Some(item) = self.items.remove(&seq) {
-                        out.push_back(Action::SpoolRemove(item.record.id));
-                        done += 1;
+                        out.push_back(Action::SpoolRemove(item.record.id.clone()));
+                        done.push(item.record);
                     }
                 }
             } else {
@@ -107,6 +112,22 @@ impl Mailbox {
         }
         self.ping_if_needed(now, session, out);
         done
+    }
+
+    /// The record with this id, if it is owed (written or not).
+    pub fn find(&self, id: &str) -> Option<&Record> {
+        self.items.values().map(|i| &i.record).find(|r| r.id == id)
+    }
+
+    /// Take the record with this id out (the server refused its delivery); it stays in the
+    /// spool, and no ping answer confirms it any more.
+    pub fn take(&mut self, id: &str) -> Option<Record> {
+        let seq = self.items.iter().find(|(_, i)| i.record.id == id).map(|(seq, _)| *seq)?;
+        self.unpinged.retain(|s| *s != seq);
+        if let Some((_, seqs)) = self.confirming.as_mut() {
+            seqs.retain(|s| *s != seq);
+        }
+        self.items.remove(&seq).map(|i| i.record)
     }
 
     /// The stream is gone: nothing written on it counts, and everything owed now waits.
@@ -152,8 +173,77 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
                 return Vec::new();
             };
             let error = ErrorSpec::new(&b.condition, &b.error_type, b.text.clone());
-            vec![build::message_error(&format!("{}@{domain}", o.contact), &o.sender, o.stanza_id.as_deref(), &error)]
+            let from = format!("{}@{domain}", o.contact);
+            let mut out = vec![build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error)];
+            if b.notice {
+                let bare = o.sender.split('/').next().unwrap_or(&o.sender);
+                out.push(build::chat(&from, bare, &format!("{}-n", record.id), &notice_text(o, b), None, None));
+            }
+            out
         }
         Kind::Unrouted => Vec::new(),
+    }
+}
+
+/// A bounce this long after the message was accepted is *late*: the sending resource has often
+/// gone (a phone app closed, a laptop asleep), and servers drop an error addressed to a departed
+/// resource. Late bounces also go to the bare JID as a chat notice, which servers store offline
+/// and archive. A minute is past every prompt failure (a refusal, a permanent VoIP.ms status,
+/// the `sms_failed` retry after 30 s), which need no notice: the client shows those errors.
+pub const LATE_BOUNCE_AFTER_MS: u64 = 60_000;
+
+/// The notice quotes this many characters of the message, so that the user knows which one.
+const EXCERPT_CHARS: usize = 40;
+
+/// Whether a bounce for `record` now is late ([`LATE_BOUNCE_AFTER_MS`]), or comes from an
+/// earlier run of the gateway (its id does not carry this run's `boot`): the resource that sent
+/// it then cannot be counted on.
+pub fn is_late(record: &Record, now_ms: u64, boot: &str) -> bool {
+    let earlier_run = record.id.strip_prefix(boot).is_none_or(|rest| !rest.starts_with('-'));
+    earlier_run || now_ms.saturating_sub(record.accepted_ms) >= LATE_BOUNCE_AFTER_MS
+}
+
+/// The first words of `text`, on one line: at most [`EXCERPT_CHARS`] characters, cut after a
+/// whole word when that keeps at least half of them, with `…` when something was cut.
+fn excerpt(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= EXCERPT_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(EXCERPT_CHARS + 1).collect();
+    let head = match cut.rfind(' ') {
+        Some(i) if cut[..i].chars().count() >= EXCERPT_CHARS / 2 => cut[..i].to_string(),
+        _ => cut.chars().take(EXCERPT_CHARS).collect(),
+    };
+    format!("{}…", head.trim_end())
+}
+
+/// The chat notice of a late bounce: which message, and why it was not sent.
+fn notice_text(o: &Outbound, b: &Bounce) -> String {
+    let text: String = o.parts.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join(" ");
+    let which = match excerpt(&text) {
+        e if e.is_empty() => "(an attachment)".to_string(),
+        e => format!("“{e}”"),
+    };
+    format!("Your message {which} was not sent: {}", b.text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_the_first_words() {
+        assert_eq!(excerpt("hi"), "hi");
+        assert_eq!(excerpt("  two\n\nlines  "), "two lines");
+        assert_eq!(
+            excerpt("Running late, see you at the station at eight instead of seven"),
+            "Running late, see you at the station at…"
+        );
+        // Cut on characters, never inside one; a word too long for the excerpt is cut too.
+        assert_eq!(excerpt(&"é".repeat(50)), format!("{}…", "é".repeat(40)));
+        assert_eq!(excerpt(&format!("a {}", "😀".repeat(60))), format!("a {}…", "😀".repeat(38)));
+        assert_eq!(excerpt(""), "");
     }
 }

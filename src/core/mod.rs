@@ -6,14 +6,17 @@
 //! - [`action`]: inputs and actions, the whole vocabulary with the shell.
 //! - [`xmpp`]: framer, element tree, stanzas, JIDs, handshake, session.
 //! - [`router`]: who may send what from which DID; [`outbound`]: the send queue;
-//!   [`mailbox`]: stanzas owed to users until the server has read them.
+//!   [`mailbox`]: stanzas owed to users until the server has read them; [`delivery`]: the
+//!   server's errors for what was delivered (redelivery, undeliverable).
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
+//! - [`quota`]: the daily sending cap.
 //! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
 
 pub mod action;
 pub mod backfill;
 pub mod config;
+pub mod delivery;
 pub mod gateway;
 #[cfg(test)]
 mod gateway_tests;
@@ -22,6 +25,7 @@ pub mod json;
 pub mod mailbox;
 pub mod outbound;
 pub mod phone;
+pub mod quota;
 pub mod retry;
 pub mod router;
 pub mod secret;

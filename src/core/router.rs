@@ -174,6 +174,7 @@ mod tests {
             addresses: 0,
             encrypted: false,
             error_condition: None,
+            error_type: None,
         }
     }
 

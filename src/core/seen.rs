@@ -6,7 +6,9 @@
 //! Keys: VoIP.ms's message id (`sms:ID` / `mms:ID`); the id of a message we sent (`sent:ID`);
 //! and, for a message a webhook brought, a fingerprint of sender, DID and text in a one-minute
 //! bucket, numbered within it (`fp:HASH:MINUTE:N`), which a backfilled row under another id may
-//! *claim* once (`claimed:fp:…`): two identical texts are two messages. Keys are kept for
+//! *claim* once (`claimed:fp:…`): two identical texts are two messages. A webhook message's id
+//! key is linked to its fingerprint (`link:sms:ID>fp:…`), so that its own row, recognised by id,
+//! claims that fingerprint and a newer identical row cannot take it. Keys are kept for
 //! [`KEEP_MS`]. The shell appends new lines to `state_dir/seen.log` and compacts it when the core
 //! asks; `cursor` and `quota` lines hold the backfill cursor and the closed-until time of the
 //! daily quota. No I/O here.
@@ -30,6 +32,8 @@ pub struct Seen {
     pending: String,
     /// Lines in the log (to decide when to compact it).
     log_lines: usize,
+    /// A webhook message's id key → its fingerprint key (from the `link:` keys).
+    links: HashMap<String, String>,
 }
 
 /// The key of a received message's VoIP.ms id.
@@ -41,6 +45,17 @@ pub fn id_key(mms: bool, id: &str) -> String {
 pub fn sent_key(id: &str) -> String {
     format!("sent:{id}")
 }
+
+/// The key that joins a webhook message's id key to its fingerprint key. `>` appears in
+/// neither (ids are letters, digits and `-_.:`), so the key splits back unambiguously; a log
+/// written before links existed simply has none, and older versions read these lines as plain
+/// keys that nothing asks for.
+fn link_key(id_key: &str, fingerprint: &str) -> String {
+    format!("{LINK_PREFIX}{id_key}>{fingerprint}")
+}
+
+/// The prefix of [`link_key`]s.
+const LINK_PREFIX: &str = "link:";
 
 /// FNV-1a, 64 bits: stable across versions and platforms (unlike std's hasher).
 fn fnv1a(parts: &[&str]) -> u64 {
@@ -74,6 +89,9 @@ impl Seen {
                 "quota" => seen.quota_until_ms = (at > 0).then_some(at),
                 "" => {}
                 _ if now_ms.saturating_sub(at) < KEEP_MS => {
+                    if let Some((id, fingerprint)) = key.strip_prefix(LINK_PREFIX).and_then(|l| l.split_once('>')) {
+                        seen.links.insert(id.to_string(), fingerprint.to_string());
+                    }
                     seen.keys.insert(key.to_string(), at);
                 }
                 _ => {}
@@ -88,11 +106,17 @@ impl Seen {
         self.keys.contains_key(key)
     }
 
-    /// Remember `key` (seen at `at_ms`).
-    pub fn insert(&mut self, key: String, at_ms: u64) {
+    /// Remember `key` (seen at `at_ms`). A key that could break the log's line format (a tab,
+    /// a newline or another control character, or one of the log's own line names) is refused
+    /// and `false` returned: ids are checked where they come in, this is the last defence.
+    pub fn insert(&mut self, key: String, at_ms: u64) -> bool {
+        if key.is_empty() || key.chars().any(char::is_control) || matches!(key.as_str(), "cursor" | "quota") {
+            return false;
+        }
         let _ = writeln!(self.pending, "{key}\t{at_ms}");
         self.log_lines += 1;
         self.keys.insert(key, at_ms);
+        true
     }
 
     /// The fingerprint key for one more message with this sender, DID and text in the minute of
@@ -129,6 +153,27 @@ impl Seen {
             }
         }
         false
+    }
+
+    /// Remember that the webhook message with id key `id_key` has fingerprint key `fingerprint`,
+    /// so that its backfilled row, recognised by id, claims that fingerprint and no other.
+    pub fn link(&mut self, id_key: &str, fingerprint: &str, at_ms: u64) {
+        if self.insert(link_key(id_key, fingerprint), at_ms) {
+            self.links.insert(id_key.to_string(), fingerprint.to_string());
+        }
+    }
+
+    /// A backfilled row was recognised by its id key: claim the fingerprint of the webhook
+    /// message it is, if it has one not yet claimed. Returns whether it did.
+    pub fn claim_linked(&mut self, id_key: &str, now_ms: u64) -> bool {
+        let Some(fingerprint) = self.links.get(id_key) else {
+            return false;
+        };
+        let claim = format!("claimed:{fingerprint}");
+        if !self.keys.contains_key(fingerprint) || self.keys.contains_key(&claim) {
+            return false;
+        }
+        self.insert(claim, now_ms)
     }
 
     /// The backfill cursor: received messages older than this were looked for already.
@@ -171,6 +216,8 @@ impl Seen {
     /// write in its place.
     pub fn compact(&mut self, now_ms: u64) -> Option<String> {
         self.keys.retain(|_, at| now_ms.saturating_sub(*at) < KEEP_MS);
+        let keys = &self.keys;
+        self.links.retain(|id, fingerprint| keys.contains_key(&link_key(id, fingerprint)));
         if self.log_lines <= 2 * self.keys.len() + 1000 {
             return None;
         }
@@ -238,6 +285,43 @@ mod tests {
         assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
         assert!(s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1));
         assert!(!s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 1), "a third is new");
+    }
+
+    #[test]
+    fn a_key_cannot_inject_a_line() {
+        // Regression (issue 6, defect 9): a key with a newline wrote a `quota` line of its own.
+        let mut s = Seen::default();
+        s.insert("sms:1\nquota\t99999999999999\nx".into(), 1_000);
+        s.insert("sms:2\tcursor".into(), 1_000);
+        s.insert("cursor".into(), 1_000);
+        s.insert(id_key(false, "3"), 1_000);
+        let text = s.take_pending().unwrap_or_default();
+        assert_eq!(text, "sms:3\t1000\n", "only the safe key is written");
+        let again = Seen::load(&text, 2_000);
+        assert_eq!((again.quota_until(), again.cursor(), again.len()), (None, None, 1));
+        assert!(!s.contains("sms:1\nquota\t99999999999999\nx"));
+    }
+
+    #[test]
+    fn a_webhook_id_claims_its_own_fingerprint_once_across_a_reload() {
+        // Issue 6, defect 4: a row seen by id claims the fingerprint of its own webhook message.
+        let mut s = Seen::default();
+        let first = s.new_fingerprint("+15559998888", "5552345678", "ok", 60_000, &|_| false);
+        s.insert(first.clone(), 60_000);
+        s.link(&id_key(false, "101"), &first, 60_000);
+        let second = s.new_fingerprint("+15559998888", "5552345678", "ok", 60_000, &|_| false);
+        s.insert(second, 60_000);
+        let text = s.take_pending().unwrap();
+        // An old log has no link lines; this one loads in both old and new form.
+        let mut again = Seen::load(&text, 70_000);
+        assert!(again.claim_linked(&id_key(false, "101"), 80_000));
+        assert!(!again.claim_linked(&id_key(false, "101"), 80_000), "once");
+        assert!(!again.claim_linked(&id_key(false, "999"), 80_000), "no link");
+        assert!(again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "the other one");
+        assert!(!again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "none left");
+        // Links live as long as the keys they join.
+        let compacted = Seen::load(&text, KEEP_MS + 60_001);
+        assert!(compacted.is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The core builds and reads records; only the shell's `spool.rs` touches the disk. A record is
 //! rewritten (with a higher `rev`) when its state changes, e.g. after each part of a long
-//! outbound message, so that a restart neither loses nor resends what is already done.
+//! outbound message, so that a restart neither loses nor resends what is already done. A
+//! received message the XMPP server refuses to deliver is set aside as an [`Undeliverable`].
 
 // nanoserde's `DeJson` derive expands to code that clippy would write with `?`.
 #![allow(clippy::question_mark)]
@@ -110,6 +111,10 @@ pub struct Bounce {
     pub error_type: String,
     /// The reason in plain words.
     pub text: String,
+    /// A late bounce: also send the user's bare JID a chat notice (its full JID has likely gone
+    /// by now, and servers drop errors to a departed resource but store chats offline).
+    #[nserde(default)]
+    pub notice: bool,
 }
 
 /// A message for a DID that no user maps.
@@ -126,6 +131,29 @@ pub struct Unrouted {
     /// VoIP.ms's message id, when known.
     #[nserde(default)]
     pub voipms_id: Option<String>,
+}
+
+/// What `state_dir/undeliverable/ID.json` holds: a received message the XMPP server refused to
+/// deliver to its user (RFC 6120 §8.3: an unknown or unreachable user), kept for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, SerJson, DeJson)]
+pub struct Undeliverable {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub v: u32,
+    /// The server's defined condition, e.g. `service-unavailable`.
+    pub condition: String,
+    /// The error's type, e.g. `cancel`.
+    pub error_type: String,
+    /// When the gateway gave up on it, Unix milliseconds.
+    pub failed_ms: u64,
+    /// The message.
+    pub record: Record,
+}
+
+impl Undeliverable {
+    /// Serialise (one JSON document).
+    pub fn to_json(&self) -> String {
+        self.serialize_json()
+    }
 }
 
 /// What kind of record this is.
@@ -300,6 +328,23 @@ mod tests {
         assert!(!text.contains('\n'), "one line: {text}");
         assert_eq!(Record::from_json(&text).unwrap(), r);
         assert_eq!(r.kind(), Kind::Outbound);
+    }
+
+    #[test]
+    fn a_bounce_written_before_notices_existed_still_reads() {
+        let mut r = outbound();
+        r.outbound.as_mut().unwrap().bounce = Some(Bounce {
+            condition: "item-not-found".into(),
+            error_type: "cancel".into(),
+            text: "x".into(),
+            notice: true,
+        });
+        let text = r.to_json();
+        let old = text.replace(",\"notice\":true", "");
+        assert_ne!(old, text);
+        let read = Record::from_json(&old).unwrap();
+        assert!(!read.outbound.unwrap().bounce.unwrap().notice);
+        assert_eq!(Record::from_json(&text).unwrap(), r);
     }
 
     #[test]

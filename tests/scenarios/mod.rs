@@ -1,17 +1,21 @@
 //! One file per feature.
 
 mod backfill;
+mod backfill_identical;
 mod bodyless;
 mod cli;
 mod crash;
 mod dedupe;
+mod delivery_error;
 mod disk;
 mod long_text;
+mod mms_backfill;
 mod mms_in;
 mod mms_out;
 mod reconnect;
 mod restart;
 mod second_did;
+mod seen_log;
 mod shutdown;
 mod sms_in;
 mod sms_out;

@@ -18,18 +18,24 @@ fn sent_texts(env: &TestEnv) -> Vec<String> {
 }
 
 #[test]
-fn http_500_and_dropped_connections_are_retried_until_they_succeed() {
+fn http_500_and_garbage_are_looked_up_then_retried_until_they_succeed() {
     let mut env = TestEnv::new("outage-500");
     let (gw, mut peer) = env.start_online();
     env.voipms.inject(Fault::http_status("sendSMS", 2, 500));
     env.voipms.inject(Fault::non_json("sendSMS", 1, "<html>Bad gateway</html>"));
     peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "r1", "through the outage"));
-    let calls = env.voipms.wait_for_calls_where(WAIT, |c| c.iter().any(|c| c.status == "success")).expect("a success");
-    let statuses: Vec<&str> = calls.iter().filter(|c| c.method == "sendSMS").map(|c| c.status.as_str()).collect();
-    assert_eq!(statuses, vec!["http_500", "http_500", "non_json", "success"]);
+    let calls = env
+        .voipms
+        .wait_for_calls_where(WAIT, |c| c.iter().any(|c| c.method == "sendSMS" && c.status == "success"))
+        .expect("a success");
+    let sends: Vec<&str> = calls.iter().filter(|c| c.method == "sendSMS").map(|c| c.status.as_str()).collect();
+    assert_eq!(sends, vec!["http_500", "http_500", "non_json", "success"]);
+    // Each answer that is not VoIP.ms's verdict is followed by a lookup before the resend.
+    let methods: Vec<&str> = calls.iter().filter(|c| c.method != "getMMS").map(|c| c.method.as_str()).collect();
+    assert_eq!(methods, ["sendSMS", "getSMS", "sendSMS", "getSMS", "sendSMS", "getSMS", "sendSMS"]);
     peer.expect_nothing_for(Duration::from_millis(300));
     assert_eq!(sent_texts(&env), vec!["through the outage".to_string()]);
-    assert!(gw.log_text().contains("will retry"));
+    assert!(gw.log_text().contains("will look it up before any retry"));
 }
 
 #[test]
@@ -140,4 +146,47 @@ fn a_failing_number_does_not_hold_up_the_others_nor_let_its_own_queue_jump() {
     let order = sent_texts(&env);
     assert_eq!(order[0], "to someone else", "not held up: {order:?}");
     assert_eq!(&order[1..], ["first to friend", "second to friend"], "in order: {order:?}");
+}
+
+#[test]
+fn a_proxy_error_after_voipms_sent_it_is_looked_up_not_resent() {
+    // Regression (issue 6, defect 7): a 502 from a proxy after VoIP.ms had sent the SMS was
+    // retried blind, and the SMS went out twice.
+    let mut env = TestEnv::new("outage-proxy-502");
+    let (gw, mut peer) = env.start_online();
+    env.voipms.inject(Fault::http_status_after_success("sendSMS", 1, 502));
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "p1", "one SMS, not two"));
+    env.voipms
+        .wait_for_calls_where(WAIT, |c| c.iter().any(|c| c.method == "getSMS" && c.status == "success"))
+        .expect("a lookup that finds it");
+    gw.wait_for_log("did go out: not sending it again");
+    peer.expect_nothing_for(Duration::from_millis(500));
+    assert_eq!(env.voipms.calls_for("sendSMS").len(), 1, "not sent twice");
+    let stored: Vec<_> = env.voipms.messages().into_iter().filter(|m| m.message == "one SMS, not two").collect();
+    assert_eq!(stored.len(), 1);
+}
+
+#[test]
+fn a_message_that_fails_after_a_restart_is_also_reported_to_the_bare_jid() {
+    // Regression (issue 6, defect 8): a late error went only to the full JID the message came
+    // from, which is usually gone by then. A chat notice to the bare JID is stored offline.
+    let mut env = TestEnv::new("outage-late-notice");
+    env.voipms_extra = r#", "retry_for_secs": 2"#.into();
+    let (gw, mut peer) = env.start_online();
+    env.voipms.inject(Fault::http_status("sendSMS", 1000, 503));
+    peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "n1", "Dinner is at eight, not seven"));
+    env.voipms.wait_for_calls("sendSMS", 1, WAIT).unwrap();
+    assert!(gw.terminate().success());
+    let (_gw, mut peer) = env.start_online();
+    let (cond, kind, _) = peer.expect_error("n1");
+    assert_eq!((cond.as_str(), kind.as_str()), ("remote-server-timeout", "wait"));
+    let notice = peer.expect("a chat notice to the bare JID", |e| {
+        e.is("message", voipms_xmpp::core::xmpp::ns::COMPONENT)
+            && e.get_attr("type") == Some("chat")
+            && e.get_attr("to") == Some(ALICE)
+    });
+    assert_eq!(notice.get_attr("from"), Some(format!("+1{FRIEND}@{DOMAIN}").as_str()));
+    let body = notice.get_child("body", voipms_xmpp::core::xmpp::ns::COMPONENT).unwrap().text_content();
+    assert!(body.contains("was not sent") && body.contains("Dinner is at eight"), "{body}");
+    assert!(sent_texts(&env).is_empty());
 }

@@ -315,6 +315,20 @@ impl Peer {
         self.send(&reply);
     }
 
+    /// Answer a message the gateway delivered with a delivery error, as a server does for an
+    /// unknown or unreachable user: from its recipient, to its sender, same id (RFC 6120 §8.3).
+    pub fn answer_with_error(&mut self, delivered: &Element, error_type: &str, condition: &str) {
+        let attr = |name: &str| delivered.get_attr(name).unwrap_or("").to_string();
+        let xml = format!(
+            "<message type='error' id='{}' from='{}' to='{}'><error type='{error_type}'><{condition} xmlns='{}'/></error></message>",
+            attr("id"),
+            attr("to"),
+            attr("from"),
+            ns::STANZA_ERRORS
+        );
+        self.send(&xml);
+    }
+
     /// Wait for a ping and do not answer it (a dead server).
     pub fn swallow_pings(&mut self) {
         self.answer_pings = false;

@@ -13,6 +13,20 @@ use crate::core::voipms::parts::{Method, Part};
 /// a busy DID so that backfill never misses a message that fell off the page.
 pub const LIST_LIMIT: u32 = 1000;
 
+/// VoIP.ms ids are numbers; 64 bytes leaves room for other forms without letting one grow.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// Whether a VoIP.ms message id may be used: 1 to [`MAX_ID_BYTES`] ASCII letters, digits, `-`,
+/// `_`, `.` or `:`. Ids become seen-log keys (`state_dir/seen.log`, one `key<TAB>time` per line)
+/// and file-name-like record fields: a tab or newline in one would write lines of its own (a
+/// `quota` line closing sending, a `cursor` line stopping backfill). Anything else is refused
+/// where it comes in.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// A call to make. Credentials are added by the shell; they never pass through the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -135,9 +149,10 @@ pub enum Answer {
 /// How a failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
-    /// Network trouble, HTTP 5xx/429, garbage, maintenance: retry later.
+    /// Nothing was done (never sent, `method_maintenance`, …): retry later.
     Transient,
-    /// The request may have been carried out (timeout after sending): look before resending.
+    /// The request may have been carried out (no answer, or an answer that is not VoIP.ms's
+    /// verdict: HTTP 4xx/5xx, not JSON, no status): look before resending.
     Ambiguous,
     /// `api_limit_exceeded`: slow down (the limit is per minute).
     RateLimited,
@@ -183,6 +198,13 @@ pub fn classify(outcome: &CallOutcome) -> Answer {
 
 /// The `status` and the JSON of an answer, or the failure of a call that did not produce one
 /// (transport trouble, an HTTP error, garbage, a JSON object without a status).
+///
+/// VoIP.ms answers every call with HTTP 200 and a JSON `status` (voipms.md §3): only that is its
+/// own word on what happened, and keeps its class. Anything else that comes back to a request
+/// that was sent in full (a proxy's 502/504, an HTML page, JSON without a status, no answer at
+/// all) may follow a send VoIP.ms carried out, so it is ambiguous: looked up before any resend.
+/// Only a request that never left, and HTTP 429 (refused before it was handled), may be resent
+/// blind; a redirect means a wrong `api_url`.
 fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
     let (http, body) = match outcome {
         CallOutcome::NotSent(why) => {
@@ -197,14 +219,14 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
         }
         CallOutcome::Response { status, body } => (*status, body),
     };
-    let (class, text) = match http {
+    let (class, status, text) = match http {
         200..=299 => {
             let Ok(value) = json::parse(body) else {
-                return Err(failure(FailureClass::Transient, "not JSON", "VoIP.ms sent an unreadable answer".into()));
+                return Err(failure(FailureClass::Ambiguous, "not JSON", "VoIP.ms sent an unreadable answer".into()));
             };
             let Some(status) = value.get("status").and_then(Value::as_str).map(str::to_string) else {
                 return Err(failure(
-                    FailureClass::Transient,
+                    FailureClass::Ambiguous,
                     "no status",
                     "VoIP.ms sent an answer without a status".into(),
                 ));
@@ -213,14 +235,21 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
         }
         300..=399 => (
             FailureClass::Operator,
+            format!("HTTP {http}"),
             format!("VoIP.ms answered with a redirect (HTTP {http}): the gateway's voipms.api_url is wrong"),
         ),
-        429 => (FailureClass::RateLimited, "VoIP.ms is rate limiting the gateway (HTTP 429)".to_string()),
+        429 => (
+            FailureClass::RateLimited,
+            "HTTP 429".to_string(),
+            "VoIP.ms is rate limiting the gateway (HTTP 429)".to_string(),
+        ),
         // Not something the API does (it answers 200 with a status); a CDN block, perhaps.
-        400..=499 => (FailureClass::Transient, format!("VoIP.ms refused the request (HTTP {http})")),
-        _ => (FailureClass::Transient, format!("VoIP.ms is unavailable (HTTP {http})")),
+        400..=499 => {
+            (FailureClass::Ambiguous, format!("HTTP {http}"), format!("VoIP.ms refused the request (HTTP {http})"))
+        }
+        _ => (FailureClass::Ambiguous, format!("HTTP {http}"), format!("VoIP.ms is unavailable (HTTP {http})")),
     };
-    Err(failure(class, &format!("HTTP {http}"), text))
+    Err(failure(class, &status, text))
 }
 
 /// One message from a getSMS/getMMS list.
@@ -228,7 +257,8 @@ fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
 pub struct Row {
     /// VoIP.ms's id.
     pub id: String,
-    /// `true` for a row with media (an MMS); a row without may still be one (see [`Request::Media`]).
+    /// `true` for a row with media columns (an MMS, or an SMS that `all_messages=1` listed
+    /// with them: a [`Request::Media`] lookup tells, when the row has no media).
     pub mms: bool,
     /// `YYYY-MM-DD HH:MM:SS`, US Eastern.
     pub date: String,
@@ -272,9 +302,10 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
                 .filter(|m| !m.is_empty())
                 .collect();
         }
-        // `all_messages=1` lists SMS with (empty) media columns too: only media make it an MMS
-        // here; a row without them is resolved by a getMediaMMS lookup.
-        let mms = !media.is_empty();
+        // getMMS gives MMS rows media columns (voipms.md §11.6), often empty (§6.2): a row with
+        // them, whatever their values, is taken for an MMS, and one without media is looked up
+        // with getMediaMMS (`invalid_id`: it was an SMS after all).
+        let mms = ["col_media1", "col_media2", "col_media3", "media"].iter().any(|k| item.get(k).is_some());
         out.push(Row {
             id,
             mms,
@@ -288,8 +319,18 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
     Ok(out)
 }
 
+/// A `getMediaMMS` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaAnswer {
+    /// The message's `date`, when the answer gives one (to check it is the row's message: SMS
+    /// and MMS ids may be separate sequences, voipms.md §6.2).
+    pub date: Option<String>,
+    /// The media URLs.
+    pub urls: Vec<String>,
+}
+
 /// Read a `getMediaMMS` answer: the media URLs, as an object keyed "1".."3" or an array.
-pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
+pub fn media(outcome: &CallOutcome) -> Result<MediaAnswer, Failure> {
     let value = match answer(outcome)? {
         (status, value) if status == "success" => value,
         (status, _) => return Err(classify_status(&status)),
@@ -299,7 +340,8 @@ pub fn media(outcome: &CallOutcome) -> Result<Vec<String>, Failure> {
         Some(Value::Object(members)) => members.iter().filter_map(|(_, v)| v.as_str()).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(urls.into_iter().filter(|u: &String| !u.is_empty()).collect())
+    let urls = urls.into_iter().filter(|u: &String| !u.is_empty()).collect();
+    Ok(MediaAnswer { date: value.get("date").and_then(Value::as_text), urls })
 }
 
 /// The classification and wording of a VoIP.ms error status (voipms.md §4.2).
@@ -410,7 +452,7 @@ mod tests {
     fn transport_failures() {
         assert_eq!(
             failed(classify(&CallOutcome::Response { status: 503, body: String::new() })).class,
-            FailureClass::Transient
+            FailureClass::Ambiguous
         );
         assert_eq!(
             failed(classify(&CallOutcome::Response { status: 429, body: String::new() })).class,
@@ -418,13 +460,50 @@ mod tests {
         );
         let redirect = failed(classify(&CallOutcome::Response { status: 301, body: String::new() }));
         assert_eq!((redirect.class, redirect.condition), (FailureClass::Operator, "service-unavailable"));
-        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Transient);
-        assert_eq!(failed(response("{}")).class, FailureClass::Transient);
+        assert_eq!(failed(response("<html>busy</html>")).class, FailureClass::Ambiguous);
+        assert_eq!(failed(response("{}")).class, FailureClass::Ambiguous);
         assert_eq!(failed(classify(&CallOutcome::NotSent("connection refused".into()))).class, FailureClass::Transient);
         let lost = failed(classify(&CallOutcome::NoAnswer("timed out".into())));
         assert_eq!(
             (lost.class, lost.condition, lost.error_type),
             (FailureClass::Ambiguous, "remote-server-timeout", "wait")
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_request_that_was_sent_is_ambiguous_unless_voipms_said_what_happened() {
+        // Regression (issue 6, defect 7): a proxy's 502/504, an HTML page or a JSON object
+        // without a status can come after VoIP.ms sent the SMS; resending blind sends it twice.
+        let http = |status: u16, body: &str| failed(classify(&CallOutcome::Response { status, body: body.into() }));
+        for f in [
+            http(500, ""),
+            http(502, "<h1>Bad gateway</h1>"),
+            http(504, ""),
+            http(503, r#"{"status":"method_maintenance"}"#),
+            http(404, ""),
+            http(403, "blocked"),
+            http(200, "<html>busy</html>"),
+            http(200, "{}"),
+            http(200, r#"{"status":7}"#),
+            failed(classify(&CallOutcome::NoAnswer("timed out".into()))),
+        ] {
+            assert_eq!(
+                (f.class, f.condition, f.error_type),
+                (FailureClass::Ambiguous, "remote-server-timeout", "wait"),
+                "{f:?}"
+            );
+        }
+        // Blind resends stay for what certainly did nothing: never sent, or rate limited.
+        assert_eq!(failed(classify(&CallOutcome::NotSent("refused".into()))).class, FailureClass::Transient);
+        assert_eq!(http(429, "").class, FailureClass::RateLimited);
+        // VoIP.ms's own word keeps its class; a redirect is still the operator's.
+        assert_eq!(http(200, r#"{"status":"method_maintenance"}"#).class, FailureClass::Transient);
+        assert_eq!(http(200, r#"{"status":"invalid_dst"}"#).class, FailureClass::Permanent);
+        assert_eq!(http(301, "").class, FailureClass::Operator);
+        // Lists (read-only) read the same way: a failure, retried by their caller.
+        assert_eq!(
+            rows(&CallOutcome::Response { status: 502, body: String::new() }).unwrap_err().class,
+            FailureClass::Ambiguous
         );
     }
 
@@ -459,14 +538,30 @@ mod tests {
     }
 
     #[test]
+    fn a_row_with_media_columns_is_an_mms_whatever_their_values() {
+        // Regression (issue 6, defect 5): only a row with media counted as an MMS, so one
+        // whose media the list omitted was never looked up with getMediaMMS.
+        let body = r#"{"status":"success","sms":[
+            {"id":"200000003","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "col_media1":"","col_media2":"","col_media3":"","media":[]},
+            {"id":"200000004","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "media":[]},
+            {"id":"200000005","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
+             "col_media1":""},
+            {"id":"100000002","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"sms"}]}"#;
+        let r = rows(&CallOutcome::Response { status: 200, body: body.into() }).unwrap();
+        assert_eq!(r.iter().map(|r| r.mms).collect::<Vec<_>>(), vec![true, true, true, false]);
+        assert!(r.iter().all(|r| r.media.is_empty()));
+    }
+
+    #[test]
     fn media_as_object_or_array() {
         let object = r#"{"status":"success","id":"1","date":"x","media":{"1":"https://a","2":"https://b"}}"#;
-        assert_eq!(
-            media(&CallOutcome::Response { status: 200, body: object.into() }).unwrap(),
-            vec!["https://a", "https://b"]
-        );
+        let m = media(&CallOutcome::Response { status: 200, body: object.into() }).unwrap();
+        assert_eq!((m.urls, m.date.as_deref()), (vec!["https://a".to_string(), "https://b".to_string()], Some("x")));
         let array = r#"{"status":"success","media":["https://a"]}"#;
-        assert_eq!(media(&CallOutcome::Response { status: 200, body: array.into() }).unwrap(), vec!["https://a"]);
+        let m = media(&CallOutcome::Response { status: 200, body: array.into() }).unwrap();
+        assert_eq!((m.urls, m.date), (vec!["https://a".to_string()], None));
     }
 
     #[test]

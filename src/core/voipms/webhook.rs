@@ -8,6 +8,7 @@
 
 use crate::core::json::{self, Value};
 use crate::core::phone::{Nanp, Sender};
+use crate::core::voipms::api;
 use std::fmt;
 
 /// More `to` entries than this is not a real VoIP.ms delivery.
@@ -62,6 +63,8 @@ pub enum WebhookError {
     BadRecipient,
     /// Some part exceeds our bounds.
     TooLarge(&'static str),
+    /// The message id has characters outside [`api::is_safe_id`]'s alphabet, or is too long.
+    BadId,
 }
 
 impl fmt::Display for WebhookError {
@@ -76,6 +79,11 @@ impl fmt::Display for WebhookError {
                 write!(f, "no data.payload.to[].phone_number is a US/Canada number")
             }
             WebhookError::TooLarge(what) => write!(f, "too many or too large: {what}"),
+            WebhookError::BadId => write!(
+                f,
+                "data.payload.id must be at most {} ASCII letters, digits, '-', '_', '.' or ':'",
+                api::MAX_ID_BYTES
+            ),
         }
     }
 }
@@ -151,7 +159,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         }
     }
     let id = payload.get("id").and_then(Value::as_text).or_else(|| data.get("id").and_then(Value::as_text));
-    let id = id.filter(|i| !i.is_empty() && i.len() <= 128);
+    let id = id.filter(|i| !i.is_empty());
+    if id.as_deref().is_some_and(|i| !api::is_safe_id(i)) {
+        return Err(WebhookError::BadId);
+    }
     let mms = match payload.get("type").and_then(Value::as_str) {
         Some(t) if t.eq_ignore_ascii_case("mms") => true,
         Some(t) if t.eq_ignore_ascii_case("sms") => false,
@@ -229,6 +240,29 @@ mod tests {
         }
         let body = r#"{"data":{"payload":{"direction":"outbound","from":{"phone_number":"4385556789"},"to":[{"phone_number":"5145551234"}]}}}"#;
         assert!(matches!(parse(body.as_bytes()), Ok(WebhookEvent::Ignored(_))));
+    }
+
+    #[test]
+    fn ids_outside_the_safe_alphabet_are_refused() {
+        // Regression (issue 6, defect 9): an id with a newline was written raw to seen.log,
+        // where it became a `quota` (or `cursor`) line at the next start.
+        let body = |id: &str| {
+            format!(
+                r#"{{"data":{{"payload":{{"id":{id},"from":{{"phone_number":"5145551234"}},"to":[{{"phone_number":"4385556789"}}],"text":"x"}}}}}}"#
+            )
+        };
+        for bad in [r#""1\nquota\t99999999999999\nx""#, r#""1\tx""#, r#""a b""#, r#""é""#, r#""1/2""#] {
+            assert_eq!(parse(body(bad).as_bytes()), Err(WebhookError::BadId), "{bad}");
+        }
+        let long = format!("\"{}\"", "9".repeat(65));
+        assert_eq!(parse(body(&long).as_bytes()), Err(WebhookError::BadId));
+        assert!(!WebhookError::BadId.to_string().contains('\n'));
+        for good in [r#""272377221""#, "272377221", r#""mms-2.7_a:B""#, &format!("\"{}\"", "9".repeat(64))] {
+            assert!(matches!(parse(body(good).as_bytes()), Ok(WebhookEvent::Message(_))), "{good}");
+        }
+        // An empty id is no id (dedupe then relies on the fingerprint).
+        let Ok(WebhookEvent::Message(m)) = parse(body(r#""""#).as_bytes()) else { panic!() };
+        assert_eq!(m.id, None);
     }
 
     #[test]

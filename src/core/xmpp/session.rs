@@ -4,7 +4,7 @@
 //! States: idle (waiting to reconnect) → connecting → awaiting the server's stream header →
 //! awaiting `<handshake/>` → online. Any failure sends our stream error if the fault is the
 //! server's, closes, and schedules a reconnect with exponential back-off and jitter (1 s doubling
-//! to 60 s; xmpp.md §4). Liveness: an XEP-0199 ping to the users' server every `keepalive`,
+//! to 60 s; xmpp.md §4). Liveness: an XEP-0199 ping to the XMPP server's own domain (`xmpp.ping_to`) every `keepalive`,
 //! answered within half of it, else the link is declared dead. Pings also confirm delivery: the
 //! server handles a stream in order, so an answer proves it read everything written before.
 
@@ -92,12 +92,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for `config`; liveness pings go to `ping_to` (a domain the server hosts).
-    pub fn new(config: &XmppConfig, ping_to: &str) -> Session {
+    /// A session for `config`; liveness pings go to `config.ping_to` (the server's own domain).
+    pub fn new(config: &XmppConfig) -> Session {
         Session {
             domain: config.component.clone(),
             secret: config.secret.clone(),
-            ping_to: ping_to.to_string(),
+            ping_to: config.ping_to.clone(),
             keepalive: config.keepalive,
             framer: Framer::new(MAX_STANZA_BYTES, MAX_DEPTH),
             ctx: NsContext::component(),

@@ -48,6 +48,8 @@ pub struct Message {
     pub encrypted: bool,
     /// For `type='error'`: the defined condition.
     pub error_condition: Option<String>,
+    /// For `type='error'`: the error's `type` (`cancel`, `wait`, `modify`, `auth`, `continue`).
+    pub error_type: Option<String>,
 }
 
 /// An `<iq/>` `type`.
@@ -177,10 +179,11 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
     let addresses = e
         .get_child("addresses", ns::ADDRESS)
         .map_or(0, |a| a.children().filter(|c| c.is("address", ns::ADDRESS)).count());
-    let error_condition = e
-        .get_child("error", e.ns())
+    let error = e.get_child("error", e.ns());
+    let error_condition = error
         .and_then(|err| err.children().find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text"))
         .map(|c| c.name().to_string());
+    let error_type = error.and_then(|err| err.get_attr("type")).map(str::to_string);
     Ok(Message {
         from: jid_attr(e, "from")?,
         to: jid_attr(e, "to")?,
@@ -192,6 +195,7 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
         addresses,
         encrypted,
         error_condition,
+        error_type,
     })
 }
 
@@ -381,6 +385,7 @@ mod tests {
             "<message type='error' from='a@b/c' to='+15551234567@sms.b'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
         );
         assert_eq!(m.error_condition.as_deref(), Some("item-not-found"));
+        assert_eq!(m.error_type.as_deref(), Some("cancel"));
     }
 
     #[test]
