@@ -283,7 +283,9 @@ pub fn rows(outcome: &CallOutcome) -> Result<Vec<Row>, Failure> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let text = |k: &str| item.get(k).and_then(Value::as_text);
-        let (Some(id), Some(date)) = (text("id"), text("date")) else {
+        // A row without an id (or with an empty one, found by fuzzing) cannot be told apart
+        // from others: skipped, as one without a date.
+        let (Some(id), Some(date)) = (text("id").filter(|i| !i.is_empty()), text("date")) else {
             continue;
         };
         let mut media: Vec<String> = item
@@ -523,7 +525,7 @@ mod tests {
              "message":"hello","carrier_status":"Information not available"},
             {"id":"200000002","date":"2025-07-20 16:25:00","did":"5552345678","contact":"5559998888","message":"",
              "col_media1":"https://m/2.jpg","col_media2":"","col_media3":""},
-            {"date":"no id: skipped"}]}"#;
+            {"date":"no id: skipped"},{"id":"","date":"2025-07-20 16:25:00","message":"empty id: skipped"}]}"#;
         let r = rows(&CallOutcome::Response { status: 200, body: body.into() }).unwrap();
         assert_eq!(r.len(), 3);
         assert!(r[0].mms && r[0].media == vec!["https://m/1.jpg".to_string()]);
