@@ -13,6 +13,7 @@ use crate::core::time::Now;
 use crate::core::voipms::api::{CallOutcome, Request};
 use crate::core::voipms::webhook::InboundMessage;
 use crate::logger::{self, wall_ms};
+use crate::sd_notify::Notifier;
 use crate::spool::{Op, Spool};
 use crate::voipms_client::VoipmsClient;
 use crate::{webhook, xmpp_conn};
@@ -286,6 +287,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         jobs: jobs_tx,
         webhook_task: Some(webhook_task),
         stopped: false,
+        notifier: Notifier::from_env(),
+        online: false,
     };
     smol::block_on(ex.run(async {
         shell.run(&mut gateway, events_rx).await;
@@ -325,15 +328,23 @@ struct Shell {
     jobs: Sender<(u64, Request)>,
     webhook_task: Option<smol::Task<()>>,
     stopped: bool,
+    /// systemd's readiness and watchdog notifications.
+    notifier: Notifier,
+    /// Whether the XMPP stream was up after the last event (for `STATUS=`).
+    online: bool,
 }
 
 impl Shell {
     async fn run(&mut self, gateway: &mut Gateway, events: Receiver<Event>) {
         gateway.start(now());
         self.execute(gateway);
+        // The spool is open and the webhook port bound (both before the loop).
+        self.notifier.ready("serving webhooks; connecting to the XMPP server");
+        let watchdog_every = self.notifier.watchdog_every();
+        let mut next_watchdog = watchdog_every.map(|every| Instant::now() + every);
         let mut hard_stop: Option<Instant> = None;
         while !self.stopped {
-            let deadline = [gateway.poll_timeout(), hard_stop].into_iter().flatten().min();
+            let deadline = [gateway.poll_timeout(), hard_stop, next_watchdog].into_iter().flatten().min();
             let next = match deadline {
                 Some(at) => {
                     smol::future::or(async { events.recv().await.ok() }, async {
@@ -347,6 +358,7 @@ impl Shell {
             if let Some(event) = next {
                 if matches!(event, Event::Signal) && hard_stop.is_none() {
                     hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
+                    self.notifier.stopping();
                     // Stop intake first: no new webhook connections.
                     if let Some(task) = self.webhook_task.take() {
                         drop(task);
@@ -364,6 +376,19 @@ impl Shell {
                 gateway.handle_timeout(now());
             }
             self.execute(gateway);
+            // Fed from here, so that a loop that hangs stops feeding it.
+            if let (Some(at), Some(every)) = (next_watchdog, watchdog_every)
+                && Instant::now() >= at
+            {
+                self.notifier.watchdog();
+                next_watchdog = Some(Instant::now() + every);
+            }
+            let stats = gateway.stats();
+            if stats.online != self.online && hard_stop.is_none() {
+                self.online = stats.online;
+                let xmpp = if stats.online { "connected to" } else { "waiting for" };
+                self.notifier.status(&format!("serving webhooks; {xmpp} the XMPP server"));
+            }
         }
     }
 

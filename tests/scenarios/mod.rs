@@ -14,6 +14,7 @@ mod mms_in;
 mod mms_out;
 mod reconnect;
 mod restart;
+mod sd_notify;
 mod second_did;
 mod seen_log;
 mod shutdown;

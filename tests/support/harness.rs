@@ -110,8 +110,13 @@ impl TestEnv {
 
     /// Start the gateway and point every mock DID's webhook at it.
     pub fn start(&self) -> Gateway {
+        self.start_with_env(&[])
+    }
+
+    /// [`TestEnv::start`] with extra environment variables for the gateway.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Gateway {
         self.write_config();
-        let gw = Gateway::spawn(&self.config_path());
+        let gw = Gateway::spawn_with_env(&self.config_path(), env);
         for did in [ALICE_DID, BOB_DID, BOB_DID2] {
             let mut d = DidConfig::new(did);
             d.webhook_enabled = self.webhooks;
@@ -144,9 +149,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn spawn(config: &Path) -> Gateway {
+    /// Spawn the binary on `config`, with extra environment variables.
+    pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_voipms-xmpp"))
             .args(["run", "--config"])
+            .envs(env.iter().copied())
             .arg(config)
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")
