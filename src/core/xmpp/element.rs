@@ -537,6 +537,11 @@ fn open_element(start: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Pa
     }
     let ns =
         scope.lookup(prefix).ok_or_else(|| not_well_formed(format!("unknown namespace prefix {prefix:?}")))?.to_owned();
+    // `<xml:x/>` names an element in the XML namespace, which no XMPP payload uses and which
+    // cannot be written back without its reserved prefix (found by fuzzing).
+    if ns == ns::XML {
+        return Err(not_well_formed("element in the reserved xml namespace"));
+    }
 
     // Attribute prefixes must be bound too; remember inherited bindings so we can re-declare them.
     for (name, _) in &attrs {

@@ -372,3 +372,12 @@ fn issue6_attributes_and_declarations_per_element_are_bounded() {
     assert_eq!(parse(&format!("<message>{child}</message>")), Err(ParseError::TooManyAttributes), "children too");
     assert_eq!(ParseError::TooManyAttributes.stream_condition(), "policy-violation");
 }
+
+#[test]
+fn an_element_in_the_xml_namespace_is_refused() {
+    // Found by the framer fuzz target: it parsed, and was written back as an illegal default
+    // namespace declaration.
+    assert!(matches!(parse("<v><xml:l/></v>"), Err(ParseError::NotWellFormed(_))));
+    assert!(matches!(parse("<xml:message/>"), Err(ParseError::NotWellFormed(_))));
+    assert!(parse("<message xml:lang='en'/>").is_ok(), "xml: attributes are fine");
+}
