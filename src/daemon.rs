@@ -88,6 +88,16 @@ pub enum Event {
     },
     /// SIGTERM or SIGINT.
     Signal,
+    /// `GET /healthz`: what is wrong (nothing: healthy).
+    Health {
+        /// Where the answer goes.
+        reply: Sender<Vec<String>>,
+    },
+    /// `GET /metrics`: the gateway's part, Prometheus text.
+    Metrics {
+        /// Where the answer goes.
+        reply: Sender<String>,
+    },
 }
 
 /// Why the daemon could not run.
@@ -164,6 +174,14 @@ pub fn run(config: Config) -> Result<(), RunError> {
         .map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
     let local = listener.local_addr().map_err(|e| RunError::Bind(config.webhook.listen.to_string(), e))?;
     let listener = smol::net::TcpListener::try_from(listener).map_err(|e| RunError::Bind(local.to_string(), e))?;
+    let metrics_listener = match &config.metrics {
+        None => None,
+        Some(m) => {
+            let l = std::net::TcpListener::bind(m.listen).map_err(|e| RunError::Bind(m.listen.to_string(), e))?;
+            let addr = l.local_addr().map_err(|e| RunError::Bind(m.listen.to_string(), e))?;
+            Some((smol::net::TcpListener::try_from(l).map_err(|e| RunError::Bind(addr.to_string(), e))?, addr))
+        }
+    };
     // After the bind, and under an exclusive lock: a second instance must never touch the
     // first one's spool.
     let opened = Spool::open(Path::new(&config.state_dir)).map_err(RunError::Spool)?;
@@ -174,6 +192,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         .map_err(RunError::Signals)?;
     logger::line(Level::Info, &format!("voipms-xmpp {} starting", env!("CARGO_PKG_VERSION")));
     logger::line(Level::Info, &format!("webhook listening on http://{local}{}", config.webhook.path));
+    if let Some((_, addr)) = &metrics_listener {
+        logger::line(Level::Info, &format!("health and metrics on http://{addr}/healthz and /metrics"));
+    }
 
     let ex = Arc::new(Executor::new());
     let (events_tx, events_rx) = smol::channel::bounded::<Event>(EVENT_QUEUE);
@@ -260,7 +281,13 @@ pub fn run(config: Config) -> Result<(), RunError> {
     gateway.restore(opened.records, &opened.seen_log, now());
 
     let settings = webhook::Settings { path: config.webhook.path.clone(), key: config.webhook.key.clone() };
-    let webhook_task = ex.spawn(webhook::serve(ex.clone(), listener, settings, events_tx.clone()));
+    let webhook_counts = Arc::new(webhook::StatusCounts::default());
+    let webhook_task =
+        ex.spawn(webhook::serve(ex.clone(), listener, settings, events_tx.clone(), webhook_counts.clone()));
+    if let Some((listener, _)) = metrics_listener {
+        let extra = webhook::metrics::Extra { webhook: webhook_counts, started_secs: wall_ms() / 1000 };
+        ex.spawn(webhook::metrics::serve(ex.clone(), listener, events_tx.clone(), extra)).detach();
+    }
     let signal_events = events_tx.clone();
     ex.spawn(async move {
         let mut signals = signals;
@@ -430,6 +457,12 @@ impl Shell {
             },
             Event::Voipms { job, outcome } => gateway.handle(t, Input::VoipmsResult { job, outcome }),
             Event::Signal => gateway.handle(t, Input::Shutdown),
+            Event::Health { reply } => {
+                let _ = reply.try_send(gateway.health());
+            }
+            Event::Metrics { reply } => {
+                let _ = reply.try_send(gateway.metrics(t));
+            }
         }
     }
 

@@ -50,6 +50,16 @@ pub struct Config {
     pub users: Vec<User>,
     /// Where the spool and set-aside messages live.
     pub state_dir: String,
+    /// The optional health and metrics endpoint.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `metrics` section: `GET /healthz` and `GET /metrics` (Prometheus) on their own address,
+/// never on the public webhook port.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Address and port to listen on, e.g. `127.0.0.1:9108`.
+    pub listen: SocketAddr,
 }
 
 /// `xmpp` section.
@@ -382,6 +392,7 @@ fn validate(value: &Value, files: &SecretFiles, errors: &mut Vec<ConfigError>) -
     let webhook_v = top.raw("webhook");
     let map_v = top.raw("jid_map");
     let state_v = top.raw("state_dir");
+    let metrics_v = top.raw("metrics");
     top.finish();
 
     let xmpp = xmpp_section(xmpp_v, files, errors);
@@ -407,7 +418,44 @@ fn validate(value: &Value, files: &SecretFiles, errors: &mut Vec<ConfigError>) -
             None
         }
     };
-    Some(Config { xmpp: xmpp?, voipms: voipms?, webhook: webhook?, users: users?, state_dir: state_dir? })
+    let metrics = match metrics_v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => metrics_section(v, webhook.as_ref(), errors).map(Some).ok_or(()),
+    };
+    Some(Config {
+        xmpp: xmpp?,
+        voipms: voipms?,
+        webhook: webhook?,
+        users: users?,
+        state_dir: state_dir?,
+        metrics: metrics.ok()?,
+    })
+}
+
+fn metrics_section(
+    value: &Value,
+    webhook: Option<&WebhookConfig>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<MetricsConfig> {
+    let mut s = Section::new("metrics", Some(value), errors)?;
+    let listen = s.req_str("listen");
+    s.finish();
+    let listen = listen?;
+    let Ok(addr) = listen.parse::<SocketAddr>() else {
+        errors.push(ConfigError::Invalid {
+            key: "metrics.listen".into(),
+            reason: format!("expected \"ip:port\" such as \"127.0.0.1:9108\", found \"{listen}\""),
+        });
+        return None;
+    };
+    if webhook.is_some_and(|w| w.listen.port() == addr.port() && addr.port() != 0) {
+        errors.push(ConfigError::Invalid {
+            key: "metrics.listen".into(),
+            reason: "must not be the webhook's port: the webhook faces the internet, the metrics must not".into(),
+        });
+        return None;
+    }
+    Some(MetricsConfig { listen: addr })
 }
 
 fn xmpp_section(value: Option<&Value>, files: &SecretFiles, errors: &mut Vec<ConfigError>) -> Option<XmppConfig> {
@@ -765,6 +813,23 @@ mod tests {
         assert_eq!(c.users[1].dids[0].e164(), "+15557654321");
         assert_eq!(c.users[1].dids[1].e164(), "+15553334444");
         assert_eq!(c.xmpp.keepalive, Duration::from_secs(DEFAULT_KEEPALIVE_SECS));
+    }
+
+    #[test]
+    fn the_metrics_section_is_optional_and_never_on_the_webhook_port() {
+        assert!(Config::from_json(EXAMPLE, &SecretFiles::new()).unwrap().metrics.is_none());
+        let with = |m: &str| EXAMPLE.replace(r#""state_dir""#, &format!(r#""metrics": {m}, "state_dir""#));
+        let c = Config::from_json(&with(r#"{"listen": "127.0.0.1:9108"}"#), &SecretFiles::new()).unwrap();
+        assert_eq!(c.metrics.unwrap().listen, "127.0.0.1:9108".parse().unwrap());
+        assert_eq!(
+            errors_of(&with(r#"{"listen": "127.0.0.1:8080"}"#)),
+            [
+                "\"metrics.listen\": must not be the webhook's port: the webhook faces the internet, the metrics must not"
+            ]
+        );
+        assert!(errors_of(&with(r#"{"listen": "localhost"}"#))[0].starts_with("\"metrics.listen\": expected"));
+        assert_eq!(errors_of(&with(r#"{"listen": "127.0.0.1:9108", "port": 1}"#)), ["unknown key \"metrics.port\""]);
+        assert_eq!(errors_of(&with("{}")), ["\"metrics.listen\" is required"]);
     }
 
     #[test]

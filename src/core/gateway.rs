@@ -22,6 +22,7 @@ use crate::core::config::Config;
 use crate::core::delivery::{Deliveries, Verdict};
 use crate::core::iq;
 use crate::core::mailbox::{self, Mailbox};
+use crate::core::metrics::{self, Counters, Gauges};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
 use crate::core::quota::Quota;
@@ -119,6 +120,10 @@ pub struct Gateway {
     backfill_failed: bool,
     shutting_down: bool,
     stopped: bool,
+    /// What happened, for `GET /metrics`.
+    pub(super) counters: Counters,
+    /// The last spool write failed, and why (for `GET /healthz`).
+    spool_failing: Option<String>,
 }
 
 impl Gateway {
@@ -149,6 +154,8 @@ impl Gateway {
             backfill_failed: false,
             shutting_down: false,
             stopped: false,
+            counters: Counters::default(),
+            spool_failing: None,
         }
     }
 
@@ -244,6 +251,35 @@ impl Gateway {
         }
     }
 
+    /// The gateway's part of `GET /metrics` (Prometheus text).
+    pub fn metrics(&self, now: Now) -> String {
+        let oldest =
+            [self.mailbox.oldest_accepted_ms(), self.outbound.oldest_accepted_ms()].into_iter().flatten().min();
+        let gauges = Gauges {
+            xmpp_up: self.session.is_online(),
+            to_xmpp: self.mailbox.len() + self.deliveries.waiting(),
+            to_voipms: self.outbound.len(),
+            oldest_age_secs: oldest.map_or(0, |ms| now.wall_ms.saturating_sub(ms) / 1000),
+            spool_failing: self.spool_failing.is_some(),
+            quota_closed: self.quota.closed(now.wall_ms),
+            undeliverable: self.deliveries.undeliverable(),
+        };
+        metrics::render(&self.counters, &gauges)
+    }
+
+    /// Why the gateway is not healthy (`GET /healthz`): empty when the XMPP stream is up and
+    /// the last spool write succeeded.
+    pub fn health(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.session.is_online() {
+            problems.push("the XMPP component stream is down".to_string());
+        }
+        if let Some(why) = &self.spool_failing {
+            problems.push(format!("the spool cannot be written: {why}"));
+        }
+        problems
+    }
+
     /// Timers are due.
     pub fn handle_timeout(&mut self, now: Now) {
         let events = self.session.timeout(now.mono, &mut self.out, &mut self.rng);
@@ -255,6 +291,7 @@ impl Gateway {
             self.quota.reopen_at = None;
         }
         let again = self.deliveries.due(now.mono);
+        self.counters.redelivered += again.len() as u64;
         if !again.is_empty() {
             for record in again {
                 self.mailbox.add(record, true);
@@ -285,12 +322,15 @@ impl Gateway {
             }
             Input::Webhook { token, message } => self.webhook(now, token, message),
             Input::SpoolSynced(ids) => {
+                self.spool_failing = None;
                 for id in ids {
                     self.synced(now, &id);
                 }
             }
             Input::SpoolFailed { ids, reason } => {
                 log(&mut self.out, Level::Error, format!("cannot write the spool: {reason}"));
+                self.counters.spool_failures += 1;
+                self.spool_failing = Some(reason);
                 for id in ids {
                     self.write_failed(now, &id);
                 }
@@ -341,10 +381,16 @@ impl Gateway {
     fn session_events(&mut self, now: Now, events: Vec<SessionEvent>) {
         for event in events {
             match event {
-                SessionEvent::Online => self.mailbox.flush(now, &mut self.session, &mut self.out),
+                SessionEvent::Online => {
+                    self.counters.xmpp_connects += 1;
+                    self.mailbox.flush(now, &mut self.session, &mut self.out);
+                }
                 SessionEvent::Offline => self.mailbox.offline(),
                 SessionEvent::PingAnswered(n) => {
                     for record in self.mailbox.ping_answered(n, now, &mut self.session, &mut self.out) {
+                        if record.kind() == Kind::Inbound {
+                            self.counters.delivered += 1;
+                        }
                         self.deliveries.delivered(record, now.mono);
                     }
                 }
@@ -462,9 +508,13 @@ impl Gateway {
                 if let Some((id_key, fingerprint)) = link {
                     self.seen.link(&id_key, &fingerprint, now.wall_ms);
                 }
-                if self.backfill_pending.remove(&record.id) {
+                let source = if self.backfill_pending.remove(&record.id) {
                     self.advance_cursor();
-                }
+                    "backfill"
+                } else {
+                    "webhook"
+                };
+                self.counters.received.add(source);
                 self.mailbox.add(record, false);
                 self.mailbox.flush(now, &mut self.session, &mut self.out);
             }
@@ -472,9 +522,11 @@ impl Gateway {
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
                 }
+                self.counters.unrouted += 1;
                 self.remember(keys, now.wall_ms);
             }
             Some(Pending::Outbound { record }) => {
+                self.counters.accepted += 1;
                 if let Some(o) = &record.outbound {
                     // The stanza id (the sender's own, made printable) ties this line to the
                     // message: from here on it cannot be lost.

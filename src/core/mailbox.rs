@@ -48,6 +48,11 @@ impl Mailbox {
         self.items.insert(record.seq, Item { record, written: false, delayed });
     }
 
+    /// When the oldest item was accepted (wall ms), if there is one.
+    pub fn oldest_accepted_ms(&self) -> Option<u64> {
+        self.items.values().map(|i| i.record.accepted_ms).min()
+    }
+
     /// Items waiting or unconfirmed.
     pub fn len(&self) -> usize {
         self.items.len()

@@ -23,6 +23,7 @@ mod gateway_tests;
 pub mod iq;
 pub mod json;
 pub mod mailbox;
+pub mod metrics;
 pub mod outbound;
 pub mod phone;
 pub mod quota;

@@ -106,6 +106,11 @@ impl OutboundQueue {
         );
     }
 
+    /// When the oldest message was accepted (wall ms), if there is one.
+    pub fn oldest_accepted_ms(&self) -> Option<u64> {
+        self.entries.values().map(|e| e.record.accepted_ms).min()
+    }
+
     /// Messages waiting or in flight.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -18,12 +18,14 @@ pub mod guard;
 pub mod handler;
 pub mod head;
 pub mod memory;
+pub mod metrics;
 
 use crate::core::action::Level;
 use crate::core::secret::Secret;
 use crate::daemon::Event;
 use crate::logger;
 use guard::{Guarded, Limits, Phase, Shared, lock};
+use http_types::{Request, Response};
 use smol::channel::Sender;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,6 +36,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -136,11 +139,54 @@ async fn watchdog(state: Shared) {
     }
 }
 
-/// Serve one connection until it closes, is refused, times out or panics.
+/// Serve one connection of the webhook until it closes, is refused, times out or panics.
 pub async fn run_connection<S: Socket>(io: Guarded<S>, settings: Settings, events: Sender<Event>) -> Ended {
+    let counts = Arc::new(StatusCounts::default());
+    serve_connection(io, move |req| handler::handle(req, settings.clone(), events.clone()), counts).await
+}
+
+/// Answers by HTTP status, for `GET /metrics` (refused heads included).
+#[derive(Debug, Default)]
+pub struct StatusCounts([AtomicU64; STATUSES.len() + 1]);
+
+/// The statuses counted one by one; any other counts as `other`.
+const STATUSES: [u16; 13] = [200, 400, 401, 403, 404, 405, 411, 413, 417, 431, 501, 503, 505];
+
+impl StatusCounts {
+    fn count(&self, status: u16) {
+        let i = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len());
+        if let Some(n) = self.0.get(i) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(status, count)` for every status seen at least once (`"other"` last).
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        let names = STATUSES.iter().map(u16::to_string).chain(std::iter::once("other".to_string()));
+        names.zip(self.0.iter()).map(|(name, n)| (name, n.load(Ordering::Relaxed))).filter(|(_, n)| *n > 0).collect()
+    }
+}
+
+/// Serve one connection with `handle` until it closes, is refused, times out or panics;
+/// every answer's status is counted in `counts`.
+pub async fn serve_connection<S, H, Fut>(io: Guarded<S>, handle: H, counts: Arc<StatusCounts>) -> Ended
+where
+    S: Socket,
+    H: Fn(Request) -> Fut,
+    Fut: Future<Output = http_types::Result<Response>>,
+{
     let (state, guard) = (io.state(), io.clone());
     let limits = lock(&state).limits();
-    let h1 = async_h1::accept(io, move |req| handler::handle(req, settings.clone(), events.clone()));
+    let answered = counts.clone();
+    let h1 = async_h1::accept(io, move |req| {
+        let answer = handle(req);
+        let counts = answered.clone();
+        async move {
+            let res = answer.await?;
+            counts.count(u16::from(res.status()));
+            Ok(res)
+        }
+    });
     let work = async {
         match AssertUnwindSafe(Contain(Box::pin(h1))).catch_unwind().await {
             Ok(_) => Ended::Closed,
@@ -185,6 +231,7 @@ pub async fn run_connection<S: Socket>(io: Guarded<S>, settings: Settings, event
             Timer::after(LINGER).await;
         })
         .await;
+    counts.count(refused.status);
     Ended::Refused(refused.status)
 }
 
@@ -223,8 +270,29 @@ fn victim(slots: &[Slot]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
-/// Accept connections until the task is cancelled.
-pub async fn serve(ex: Arc<Executor<'static>>, listener: TcpListener, settings: Settings, events: Sender<Event>) {
+/// Accept webhook connections until the task is cancelled; answers are counted in `counts`.
+pub async fn serve(
+    ex: Arc<Executor<'static>>,
+    listener: TcpListener,
+    settings: Settings,
+    events: Sender<Event>,
+    counts: Arc<StatusCounts>,
+) {
+    let handle = move |req| handler::handle(req, settings.clone(), events.clone());
+    serve_with(ex, listener, "webhook", handle, counts).await;
+}
+
+/// Accept connections for `handle` until the task is cancelled, within the connection table.
+pub async fn serve_with<H, Fut>(
+    ex: Arc<Executor<'static>>,
+    listener: TcpListener,
+    what: &'static str,
+    handle: H,
+    counts: Arc<StatusCounts>,
+) where
+    H: Fn(Request) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = http_types::Result<Response>> + Send + 'static,
+{
     let mut slots = Slots(Vec::new());
     let (mut evicted, mut refused, mut last_log): (u64, u64, Option<Instant>) = (0, 0, None);
     loop {
@@ -250,7 +318,7 @@ pub async fn serve(ex: Arc<Executor<'static>>, listener: TcpListener, settings: 
                 logger::line(
                     Level::Warn,
                     &format!(
-                        "webhook: {MAX_CONNECTIONS} connections open; closed {evicted} idle or stalled ones to make room, refused {refused} while all were busy"
+                        "{what}: {MAX_CONNECTIONS} connections open; closed {evicted} idle or stalled ones to make room, refused {refused} while all were busy"
                     ),
                 );
                 (evicted, refused) = (0, 0);
@@ -264,7 +332,7 @@ pub async fn serve(ex: Arc<Executor<'static>>, listener: TcpListener, settings: 
         let _ = stream.set_nodelay(true);
         let io = Guarded::new(stream, LIMITS);
         let state = io.state();
-        let task = ex.spawn(run_connection(io, settings.clone(), events.clone()));
+        let task = ex.spawn(serve_connection(io, handle.clone(), counts.clone()));
         slots.0.push(Slot { task, state });
     }
 }

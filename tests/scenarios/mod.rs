@@ -9,6 +9,7 @@ mod dedupe;
 mod delivery_error;
 mod disk;
 mod long_text;
+mod metrics;
 mod mms_backfill;
 mod mms_in;
 mod mms_out;

@@ -55,6 +55,8 @@ pub struct TestEnv {
     pub xmpp_extra: String,
     /// Extra members for the `voipms` section.
     pub voipms_extra: String,
+    /// Extra top-level members (e.g. `"metrics": {…}`), each followed by a comma.
+    pub top_extra: String,
     /// Point the mock's DIDs' webhooks at the gateway (off: only backfill finds messages).
     pub webhooks: bool,
     /// Where the gateway connects for XMPP (the peer's address unless a test changes it).
@@ -77,6 +79,7 @@ impl TestEnv {
             voipms,
             xmpp_extra: String::new(),
             voipms_extra: String::new(),
+            top_extra: String::new(),
             webhooks: true,
             xmpp_server: xmpp_addr,
         }
@@ -96,13 +99,14 @@ impl TestEnv {
   "xmpp": {{ "component": "{DOMAIN}", "server": "{}", "secret": "{SECRET}"{} }},
   "voipms": {{ "api_username": "john@example.com", "api_password": "secret", "api_url": "{}"{} }},
   "webhook": {{ "listen": "127.0.0.1:0", "path": "/voipms", "key": "{KEY}" }},
-  "jid_map": {{ "{ALICE}": ["+1{ALICE_DID}"], "{BOB}": ["+1{BOB_DID}", "+1{BOB_DID2}"] }},
+  "jid_map": {{ "{ALICE}": ["+1{ALICE_DID}"], "{BOB}": ["+1{BOB_DID}", "+1{BOB_DID2}"] }},{}
   "state_dir": "{}"
 }}"#,
             self.xmpp_server,
             self.xmpp_extra,
             self.voipms.api_url(),
             self.voipms_extra,
+            self.top_extra,
             self.state_dir().display()
         );
         std::fs::write(self.config_path(), config).expect("write config");

@@ -56,6 +56,11 @@ impl Gateway {
                 }
                 Progress::Found(found) => self.backfill_found(now, found),
                 Progress::Done { complete, until_ms } => {
+                    self.counters.backfill_runs.add(if complete && !self.backfill_failed {
+                        "complete"
+                    } else {
+                        "incomplete"
+                    });
                     if complete && !self.backfill_failed {
                         self.backfill_until = Some(until_ms);
                         self.advance_cursor();
@@ -71,6 +76,7 @@ impl Gateway {
     /// and return true.
     pub(super) fn duplicate(&mut self, keys: &[String], token: Option<u64>) -> bool {
         if keys.iter().any(|k| self.seen.contains(k)) {
+            self.counters.duplicates += 1;
             if let Some(token) = token {
                 self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
             }
@@ -84,6 +90,7 @@ impl Gateway {
         {
             tokens.push(token);
         }
+        self.counters.duplicates += 1;
         true
     }
 
@@ -242,6 +249,7 @@ impl Gateway {
             Level::Info,
             format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
         );
+        self.counters.backfill_found += 1;
         let id = self.accept_inbound(
             now,
             &from,

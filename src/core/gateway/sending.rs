@@ -21,6 +21,7 @@ impl Gateway {
                 return;
             }
             Route::Reject(error) => {
+                self.counters.refused.add(&error.condition);
                 log(
                     &mut self.out,
                     Level::Info,
@@ -33,6 +34,7 @@ impl Gateway {
         };
         if self.quota.closed(now.wall_ms) {
             let error = self.quota.error(now.wall_ms);
+            self.counters.refused.add(&error.condition);
             log(
                 &mut self.out,
                 Level::Info,
@@ -138,6 +140,7 @@ impl Gateway {
                 format!("sent a message to {} via DID {} ({total} part(s))", redact(&o.dst), redact(&o.did)),
             );
             self.outbound.remove(seq);
+            self.counters.sent += 1;
             self.out.push_back(Action::SpoolRemove(record.id));
         } else {
             self.outbound.update(record.clone());
@@ -147,6 +150,7 @@ impl Gateway {
     }
 
     pub(super) fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
+        self.counters.send_failures.add(&f.status);
         let dst =
             self.outbound.record(seq).and_then(|r| r.outbound.as_ref()).map(|o| redact(&o.dst)).unwrap_or_default();
         match f.class {
@@ -238,6 +242,7 @@ impl Gateway {
         let Some(mut record) = self.outbound.remove(seq) else {
             return;
         };
+        self.counters.bounced.add(&error.condition);
         // Late: the sender's resource may be gone; the bare JID gets a notice too.
         let notice = mailbox::is_late(&record, now.wall_ms, &self.boot);
         let Some(o) = record.outbound.as_mut() else {
