@@ -29,7 +29,6 @@ let
     if cfg.checkConfig then
       pkgs.runCommand "voipms-xmpp.json"
         {
-          nativeBuildInputs = [ cfg.package ];
           credentials = map (c: c.credential) rendered.credentials;
         }
         ''
@@ -37,7 +36,7 @@ let
           for name in $credentials; do
             echo placeholder > "credentials/$name"
           done
-          CREDENTIALS_DIRECTORY=$PWD/credentials voipms-xmpp check --config ${rawConfigFile}
+          CREDENTIALS_DIRECTORY=$PWD/credentials ${exe} check --config ${rawConfigFile}
           cp ${rawConfigFile} $out
         ''
     else
