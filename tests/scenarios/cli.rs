@@ -1,14 +1,9 @@
 //! The command line contract: `check` prints every problem and exits 2; `--version`; usage errors.
 
-use crate::support::harness::TempDir;
-use std::process::Command;
+use crate::support::harness::{TempDir, gateway_command};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_voipms-xmpp"))
-        .args(args)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .output()
-        .expect("run the binary");
+    let out = gateway_command().args(args).env_remove("CREDENTIALS_DIRECTORY").output().expect("run the binary");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

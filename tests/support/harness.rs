@@ -27,6 +27,21 @@ pub const FRIEND: &str = "5559998888";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The command that runs the gateway binary: the one cargo built for these tests, or
+/// `$E2E_GATEWAY_BIN` (another build, e.g. the static aarch64 one), run through
+/// `$E2E_GATEWAY_RUNNER` when set (e.g. `qemu-aarch64-static`).
+pub fn gateway_command() -> Command {
+    let bin = std::env::var_os("E2E_GATEWAY_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_voipms-xmpp").into());
+    match std::env::var_os("E2E_GATEWAY_RUNNER") {
+        Some(runner) => {
+            let mut c = Command::new(runner);
+            c.arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// A unique empty directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -155,7 +170,7 @@ pub struct Gateway {
 impl Gateway {
     /// Spawn the binary on `config`, with extra environment variables.
     pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_voipms-xmpp"))
+        let mut child = gateway_command()
             .args(["run", "--config"])
             .envs(env.iter().copied())
             .arg(config)
