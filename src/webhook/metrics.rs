@@ -7,7 +7,7 @@
 //! gateway's counters and gauges (`core::metrics`), the webhook's answers by status, and the
 //! process's memory. Both ask the event loop, so an answer also proves the loop is alive.
 
-use super::{REPLY_TIMEOUT, StatusCounts, serve_with};
+use super::{Handler, REPLY_TIMEOUT, StatusCounts, serve_with};
 use crate::core::metrics::family;
 use crate::daemon::Event;
 use http_types::{Method, Request, Response, StatusCode};
@@ -28,7 +28,7 @@ pub struct Extra {
 /// Serve `/healthz` and `/metrics` until the task is cancelled.
 pub async fn serve(ex: Arc<Executor<'static>>, listener: TcpListener, events: Sender<Event>, extra: Extra) {
     let own = Arc::new(StatusCounts::default());
-    let handle = move |req| handle(req, events.clone(), extra.clone());
+    let handle: Handler = Arc::new(move |req| Box::pin(handle(req, events.clone(), extra.clone())));
     serve_with(ex, listener, "metrics", handle, own).await;
 }
 

@@ -142,7 +142,17 @@ async fn watchdog(state: Shared) {
 /// Serve one connection of the webhook until it closes, is refused, times out or panics.
 pub async fn run_connection<S: Socket>(io: Guarded<S>, settings: Settings, events: Sender<Event>) -> Ended {
     let counts = Arc::new(StatusCounts::default());
-    serve_connection(io, move |req| handler::handle(req, settings.clone(), events.clone()), counts).await
+    serve_connection(io, webhook_handler(settings, events), counts).await
+}
+
+/// An answer being computed.
+pub type Answer = Pin<Box<dyn Future<Output = http_types::Result<Response>> + Send>>;
+/// A request handler. One type for every listener, so that async-h1's server is compiled once
+/// (each handler type would instantiate it again: about 14 KB each).
+pub type Handler = Arc<dyn Fn(Request) -> Answer + Send + Sync>;
+
+fn webhook_handler(settings: Settings, events: Sender<Event>) -> Handler {
+    Arc::new(move |req| Box::pin(handler::handle(req, settings.clone(), events.clone())))
 }
 
 /// Answers by HTTP status, for `GET /metrics` (refused heads included).
@@ -169,12 +179,7 @@ impl StatusCounts {
 
 /// Serve one connection with `handle` until it closes, is refused, times out or panics;
 /// every answer's status is counted in `counts`.
-pub async fn serve_connection<S, H, Fut>(io: Guarded<S>, handle: H, counts: Arc<StatusCounts>) -> Ended
-where
-    S: Socket,
-    H: Fn(Request) -> Fut,
-    Fut: Future<Output = http_types::Result<Response>>,
-{
+pub async fn serve_connection<S: Socket>(io: Guarded<S>, handle: Handler, counts: Arc<StatusCounts>) -> Ended {
     let (state, guard) = (io.state(), io.clone());
     let limits = lock(&state).limits();
     let answered = counts.clone();
@@ -278,21 +283,17 @@ pub async fn serve(
     events: Sender<Event>,
     counts: Arc<StatusCounts>,
 ) {
-    let handle = move |req| handler::handle(req, settings.clone(), events.clone());
-    serve_with(ex, listener, "webhook", handle, counts).await;
+    serve_with(ex, listener, "webhook", webhook_handler(settings, events), counts).await;
 }
 
 /// Accept connections for `handle` until the task is cancelled, within the connection table.
-pub async fn serve_with<H, Fut>(
+pub async fn serve_with(
     ex: Arc<Executor<'static>>,
     listener: TcpListener,
     what: &'static str,
-    handle: H,
+    handle: Handler,
     counts: Arc<StatusCounts>,
-) where
-    H: Fn(Request) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = http_types::Result<Response>> + Send + 'static,
-{
+) {
     let mut slots = Slots(Vec::new());
     let (mut evicted, mut refused, mut last_log): (u64, u64, Option<Instant>) = (0, 0, None);
     loop {
