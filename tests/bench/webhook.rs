@@ -6,7 +6,8 @@
 //! the handshake and pings and counts the messages it receives, then posts N VoIP.ms-shaped
 //! webhooks over C keep-alive connections. Every `200 ok` means the message was fsynced. Prints
 //! accepted messages/s, delivered messages/s (until the last one reached the XMPP server) and
-//! the p50/p99/max latency of a webhook request. See docs/benchmarks.md.
+//! the p50/p99/max latency of a webhook request, and the gateway's resident memory when idle and
+//! after the load. See docs/benchmarks.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -153,6 +154,7 @@ fn main() {
         log.read_line(&mut online).expect("log");
     }
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    let rss_idle = rss_kib(child.id());
 
     let per = messages / connections;
     let start = Instant::now();
@@ -185,10 +187,21 @@ fn main() {
         ms(pct(0.99)),
         ms(*latencies.last().unwrap())
     );
+    println!(
+        "memory:    {} KiB resident when idle, {} KiB after the load",
+        rss_idle.map_or("?".into(), |k| k.to_string()),
+        rss_kib(child.id()).map_or("?".into(), |k| k.to_string())
+    );
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(delivered_n, total, "every accepted message was delivered");
+}
+
+/// The process's resident set size (`VmRSS`), in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn ms(d: Duration) -> f64 {
