@@ -1,10 +1,13 @@
-//! The `voipms-xmpp` command: `run`, `check`, `--version`. Exit codes: 0 ok, 2 bad config or
-//! usage, 1 runtime failure.
+//! The `voipms-xmpp` command: `run`, `check [--online]`, `--version`.
+//! Exit codes: 0 ok, 1 a problem found or a runtime failure, 2 bad config or usage. The
+//! operator commands live in `ops`; this file is the command line and the dispatch.
 #![forbid(unsafe_code)]
 
 use argh::FromArgs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use voipms_xmpp::core::config::Config;
+use voipms_xmpp::ops;
 use voipms_xmpp::{config_file, daemon, logger};
 
 /// XMPP ⇄ SMS/MMS gateway for VoIP.ms (an XEP-0114 component).
@@ -33,13 +36,21 @@ struct RunCmd {
     config: PathBuf,
 }
 
-/// Validate the configuration and print every problem; exit 0 if valid, 2 if not.
+/// Validate the configuration and print every problem; with --online, also ask VoIP.ms
+/// (read-only) whether the account and each DID are set up for the gateway. Exit 0 if all is
+/// well, 1 if a problem was found, 2 if the configuration is invalid.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 struct CheckCmd {
     /// path to the JSON configuration file
     #[argh(option)]
     config: PathBuf,
+    /// ask VoIP.ms: credentials, API access from this IP, each DID's SMS and webhook, balance
+    #[argh(switch)]
+    online: bool,
+    /// with --online: the gateway's public webhook URL, which each DID's webhook must match
+    #[argh(option)]
+    url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -66,32 +77,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match cli.command {
-        None => {
-            eprintln!("voipms-xmpp: a command is required: run or check (see --help)");
-            ExitCode::from(2)
-        }
-        Some(Command::Check(c)) => match config_file::load(&c.config) {
-            Ok(config) => {
-                let dids: usize = config.users.iter().map(|u| u.dids.len()).sum();
-                println!("{}: valid ({} users, {dids} DIDs)", c.config.display(), config.users.len());
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("{}", logger::clean(&format!("{}: {e}", c.config.display())));
-                }
-                ExitCode::from(2)
-            }
-        },
+        None => usage("a command is required: run or check (see --help)"),
+        Some(Command::Check(c)) => check(c),
         Some(Command::Run(r)) => {
-            let config = match config_file::load(&r.config) {
+            let config = match load(&r.config) {
                 Ok(c) => c,
-                Err(errors) => {
-                    for e in &errors {
-                        eprintln!("{}", logger::clean(&format!("{}: {e}", r.config.display())));
-                    }
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             match daemon::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -102,4 +93,40 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn check(c: CheckCmd) -> ExitCode {
+    if c.url.is_some() && !c.online {
+        return usage("--url needs --online");
+    }
+    let config = match load(&c.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let dids: usize = config.users.iter().map(|u| u.dids.len()).sum();
+    println!("{}: valid ({} users, {dids} DIDs)", c.config.display(), config.users.len());
+    if !c.online {
+        return ExitCode::SUCCESS;
+    }
+    let target = match c.url.as_deref().map(|u| ops::webhook_target(&config, u)).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage(&format!("--url: {e}")),
+    };
+    let verdict = ops::check::online(&config, target.as_deref(), &ops::client(&config), &mut std::io::stdout().lock());
+    ExitCode::from(verdict.exit_code())
+}
+
+/// Read and validate the config; on failure print every problem and give exit code 2.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    config_file::load(path).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{}", logger::clean(&format!("{}: {e}", path.display())));
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("voipms-xmpp: {}", logger::clean(message));
+    ExitCode::from(2)
 }

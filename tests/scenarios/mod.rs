@@ -12,6 +12,7 @@ mod long_text;
 mod mms_backfill;
 mod mms_in;
 mod mms_out;
+mod ops;
 mod reconnect;
 mod restart;
 mod second_did;

@@ -1,0 +1,169 @@
+//! The operator commands of issue 7, run as the real binary against mock-voipms:
+//! `check --online`. No gateway runs: these commands talk to VoIP.ms only.
+
+use crate::support::harness::{ALICE_DID, BOB_DID, BOB_DID2, KEY, TestEnv};
+use mock_voipms::{AccountPatch, DidConfig, MockConfig};
+use std::process::Command;
+
+/// The gateway's public webhook URL in these tests (never fetched: only compared).
+const PUBLIC: &str = "https://sms.example.net/voipms";
+
+fn good_url() -> String {
+    format!("{PUBLIC}?key={KEY}")
+}
+
+/// A mock whose clock stands still (so the sms_wait_message minute only passes when told).
+fn env(tag: &str) -> TestEnv {
+    let env = TestEnv::with_mock(
+        tag,
+        MockConfig::for_tests(&[ALICE_DID, BOB_DID, BOB_DID2]).with_fixed_clock("2025-07-20T12:00:00-04:00"),
+    );
+    env.write_config();
+    env
+}
+
+/// Point every DID's webhook at the gateway's public URL.
+fn all_good(env: &TestEnv) {
+    for did in [ALICE_DID, BOB_DID, BOB_DID2] {
+        env.voipms.set_did(DidConfig::new(did).with_webhook(&good_url()));
+    }
+}
+
+/// Run the binary with the test's config; (exit code, stdout, stderr).
+fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_voipms-xmpp"))
+        .arg(args[0])
+        .arg("--config")
+        .arg(env.config_path())
+        .args(&args[1..])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .output()
+        .expect("run the binary");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    if std::env::var_os("E2E_VERBOSE").is_some() {
+        eprintln!("voipms-xmpp {args:?}:\n{stdout}{stderr}");
+    }
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+fn methods(env: &TestEnv) -> Vec<String> {
+    env.voipms.calls().into_iter().map(|c| c.method).collect()
+}
+
+fn problems(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("problem: ")).collect()
+}
+
+#[test]
+fn check_online_all_is_well() {
+    let env = env("ops-check-ok");
+    all_good(&env);
+    let (code, out, err) = cli(&env, &["check", "--online"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid (2 users, 3 DIDs)"), "{out}");
+    assert!(out.contains("ok: VoIP.ms answers; it sees this machine as 127.0.0.1"), "{out}");
+    assert!(out.contains("ok: VoIP.ms accepts the API credentials and this machine's IP address"), "{out}");
+    assert!(
+        out.contains(
+            "ok: DID …5678 (alice@example.com): SMS on; webhook on, to https://sms.example.net/voipms?key=***"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("ok: VoIP.ms balance: 12.345678") && out.ends_with("result: all is well\n"), "{out}");
+    assert!(!out.contains(KEY) && !out.contains("secret"), "no key, no password: {out}");
+    assert_eq!(methods(&env), ["getIP", "getDIDsInfo", "getDIDsInfo", "getDIDsInfo", "getBalance"], "read-only");
+    // With the public URL, scheme, host and port must match too.
+    let (code, out, _) = cli(&env, &["check", "--online", "--url", PUBLIC]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(path and key match, and --url)"), "{out}");
+}
+
+#[test]
+fn check_online_wrong_password() {
+    let env = env("ops-check-password");
+    all_good(&env);
+    env.voipms.set_account(AccountPatch::default().api_password("a-different-one"));
+    let (code, out, _) = cli(&env, &["check", "--online"]);
+    assert_eq!(code, 1, "{out}");
+    let p = problems(&out);
+    assert_eq!(p.len(), 1, "{out}");
+    assert!(
+        p[0].contains("VoIP.ms rejects the API credentials for \"john@example.com\" (invalid_credentials)"),
+        "{out}"
+    );
+    assert!(
+        p[0].contains("the API password set at voip.ms → Main Menu → SOAP and REST/JSON API (not the portal password)")
+    );
+    assert!(!out.contains("secret") && !out.contains("a-different-one"), "{out}");
+    assert_eq!(methods(&env), ["getIP"], "one call says it all");
+}
+
+#[test]
+fn check_online_ip_not_allowed_names_the_address() {
+    let env = env("ops-check-ip");
+    all_good(&env);
+    env.voipms.set_account(AccountPatch::default().allowed_ips(&["203.0.113.9"]));
+    let (code, out, _) = cli(&env, &["check", "--online"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ok: VoIP.ms answers; it sees this machine as 127.0.0.1"), "{out}");
+    let p = problems(&out);
+    assert_eq!(p.len(), 1, "{out}");
+    assert!(
+        p[0].contains("VoIP.ms does not accept API calls from this machine's IP address, 127.0.0.1 (ip_not_enabled)"),
+        "{out}"
+    );
+    assert!(p[0].contains("Enable IP Addresses: add 127.0.0.1"), "{out}");
+    // The API switched off is said the same way.
+    env.voipms.set_account(AccountPatch::default().api_enabled(false));
+    let (code, out, _) = cli(&env, &["check", "--online"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("the VoIP.ms API is not enabled for this account (api_not_enabled)"), "{out}");
+}
+
+#[test]
+fn check_online_dids_without_sms_or_with_a_wrong_or_disabled_webhook() {
+    let env = env("ops-check-dids");
+    let mut off = DidConfig::new(ALICE_DID).with_webhook(&good_url());
+    off.sms_enabled = false;
+    env.voipms.set_did(off);
+    let mut disabled = DidConfig::new(BOB_DID).with_webhook(&good_url());
+    disabled.webhook_enabled = false;
+    env.voipms.set_did(disabled);
+    env.voipms.set_did(DidConfig::new(BOB_DID2).with_webhook("https://sms.example.net:5281/sms?key=stale"));
+    let (code, out, _) = cli(&env, &["check", "--online", "--url", PUBLIC]);
+    assert_eq!(code, 1, "{out}");
+    let p = problems(&out);
+    assert!(p[0].starts_with(
+        "problem: DID +15552345678 (alice@example.com): SMS is disabled, so it can neither send nor receive texts. Fix: voip.ms → DID Numbers → Manage DIDs → edit the DID → Message Service (SMS/MMS): enable SMS."
+    ), "{out}");
+    assert!(p[1].contains("DID +15557654321 (bob@example.com): the SMS/MMS webhook is off"), "{out}");
+    assert!(p[2].contains("goes to port 5281, not to 443 as --url says"), "{out}");
+    assert!(p[3].contains("has the path \"/sms\", but the gateway listens at \"/voipms\""), "{out}");
+    assert!(p[4].contains("is not webhook.key, so the gateway refuses VoIP.ms's posts (403)"), "{out}");
+    assert_eq!(p.len(), 5, "{out}");
+    assert!(out.contains("https://sms.example.net:5281/sms?key=***") && !out.contains("stale"), "{out}");
+    // A DID that is not on the account.
+    assert!(env.voipms.remove_did(BOB_DID2));
+    let (code, out, _) = cli(&env, &["check", "--online"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("problem: DID +15553334444 (bob@example.com) is not on this VoIP.ms account"), "{out}");
+    assert!(!methods(&env).contains(&"setSMS".to_string()), "check never writes");
+}
+
+#[test]
+fn check_online_usage_errors() {
+    let env = env("ops-check-usage");
+    let (code, _, err) = cli(&env, &["check", "--url", PUBLIC]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--url needs --online"), "{err}");
+    let (code, _, err) = cli(&env, &["check", "--online", "--url", "ftp://sms.example.net/voipms"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--url: not an http:// or https:// URL"), "{err}");
+    assert!(methods(&env).is_empty());
+}
