@@ -1,4 +1,4 @@
-//! The `voipms-xmpp` command: `run`, `check [--online]`, `--version`.
+//! The `voipms-xmpp` command: `run`, `check [--online]`, `send`, `--version`.
 //! Exit codes: 0 ok, 1 a problem found or a runtime failure, 2 bad config or usage. The
 //! operator commands live in `ops`; this file is the command line and the dispatch.
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ struct Cli {
 enum Command {
     Run(RunCmd),
     Check(CheckCmd),
+    Send(SendCmd),
 }
 
 /// Run the gateway in the foreground, logging to stderr.
@@ -53,6 +54,28 @@ struct CheckCmd {
     url: Option<String>,
 }
 
+/// Send one SMS/MMS from one of the configured DIDs; print the VoIP.ms id(s). Exit 0 if sent,
+/// 1 if not, 2 for bad arguments.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "send")]
+struct SendCmd {
+    /// path to the JSON configuration file
+    #[argh(option)]
+    config: PathBuf,
+    /// the DID to send from (one of jid_map's)
+    #[argh(option)]
+    from: String,
+    /// the US/Canada number to send to
+    #[argh(option)]
+    to: String,
+    /// an http(s) URL of a picture or file to attach (up to 3 times)
+    #[argh(option)]
+    media: Vec<String>,
+    /// the text (may be "" when --media is given)
+    #[argh(positional)]
+    text: String,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let name = args.first().map_or("voipms-xmpp", |s| s.as_str());
@@ -77,7 +100,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match cli.command {
-        None => usage("a command is required: run or check (see --help)"),
+        None => usage("a command is required: run, check or send (see --help)"),
         Some(Command::Check(c)) => check(c),
         Some(Command::Run(r)) => {
             let config = match load(&r.config) {
@@ -91,6 +114,23 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Some(Command::Send(s)) => {
+            let config = match load(&s.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let outgoing = match ops::send::prepare(&config, &s.from, &s.to, &s.text, &s.media) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            let verdict = ops::send::run(
+                &outgoing,
+                &ops::client(&config),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            ExitCode::from(verdict.exit_code())
         }
     }
 }

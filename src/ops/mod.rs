@@ -1,5 +1,5 @@
 //! The operator commands (issue 7): `check --online` asks VoIP.ms, read-only, whether the
-//! gateway can work.
+//! gateway can work; `send` sends one message.
 //!
 //! Each command takes the validated [`Config`], an [`Api`] (the real [`VoipmsClient`], or a
 //! scripted one in tests) and the writer its report goes to, and returns a [`Verdict`] that
@@ -9,6 +9,7 @@
 //! webhook keys show as `key=***`.
 
 pub mod check;
+pub mod send;
 
 use crate::core::config::Config;
 use crate::core::voipms::api::{CallOutcome, Request};

@@ -1,8 +1,8 @@
 //! The operator commands of issue 7, run as the real binary against mock-voipms:
-//! `check --online`. No gateway runs: these commands talk to VoIP.ms only.
+//! `check --online`, `send`. No gateway runs: these commands talk to VoIP.ms only.
 
-use crate::support::harness::{ALICE_DID, BOB_DID, BOB_DID2, KEY, TestEnv};
-use mock_voipms::{AccountPatch, DidConfig, MockConfig};
+use crate::support::harness::{ALICE_DID, BOB_DID, BOB_DID2, FRIEND, KEY, TestEnv};
+use mock_voipms::{AccountPatch, DidConfig, Fault, MockConfig};
 use std::process::Command;
 
 /// The gateway's public webhook URL in these tests (never fetched: only compared).
@@ -166,4 +166,52 @@ fn check_online_usage_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("--url: not an http:// or https:// URL"), "{err}");
     assert!(methods(&env).is_empty());
+}
+
+#[test]
+fn send_prints_the_voipms_ids() {
+    let env = env("ops-send");
+    let (code, out, err) = cli(&env, &["send", "--from", "+15553334444", "--to", FRIEND, "hello from the CLI"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "sent the message by sendSMS: VoIP.ms id 100000000\n");
+    let sent = env.voipms.messages();
+    assert_eq!((sent[0].did.as_str(), sent[0].contact.as_str()), (BOB_DID2, FRIEND));
+    assert_eq!(sent[0].message, "hello from the CLI");
+    // Media go by MMS; a long text in parts, in order.
+    let (code, out, _) =
+        cli(&env, &["send", "--from", ALICE_DID, "--to", FRIEND, "--media", "https://up.example.com/a.jpg", "look"]);
+    assert_eq!((code, out.as_str()), (0, "sent the message by sendMMS: VoIP.ms id 200000000\n"));
+    let long: String = (0..500).map(|i| format!("word{i} ")).collect();
+    let (code, out, _) = cli(&env, &["send", "--from", ALICE_DID, "--to", FRIEND, &long]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "sent part 1 of 2 by sendMMS: VoIP.ms id 200000001\nsent part 2 of 2 by sendMMS: VoIP.ms id 200000002\n"
+    );
+    let parts: Vec<String> = env.voipms.messages().iter().skip(2).map(|m| m.message.clone()).collect();
+    assert_eq!(parts.concat(), long);
+}
+
+#[test]
+fn send_failures_give_the_reason() {
+    let env = env("ops-send-fail");
+    env.voipms.inject(Fault::status("sendSMS", 1, "invalid_dst"));
+    let (code, out, err) = cli(&env, &["send", "--from", ALICE_DID, "--to", FRIEND, "hi"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "voipms-xmpp: the message was not sent: VoIP.ms cannot send to this number (invalid_dst)\n");
+    // A proxy's error after VoIP.ms sent it: said to be maybe sent, and not resent.
+    env.voipms.inject(Fault::http_status_after_success("sendSMS", 1, 502));
+    let (code, _, err) = cli(&env, &["send", "--from", ALICE_DID, "--to", FRIEND, "hi"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the message may have been sent: VoIP.ms is unavailable (HTTP 502)"), "{err}");
+    assert_eq!(methods(&env), ["sendSMS", "sendSMS"], "never resent");
+    assert_eq!(env.voipms.messages().len(), 1);
+    // Usage: a DID that is not the config's, a number VoIP.ms cannot text.
+    let (code, _, err) = cli(&env, &["send", "--from", "5552223333", "--to", FRIEND, "hi"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--from +15552223333 is not one of the config's DIDs"), "{err}");
+    let (code, _, err) = cli(&env, &["send", "--from", ALICE_DID, "--to", "+442079460958", "hi"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("VoIP.ms can only text those"), "{err}");
+    assert_eq!(methods(&env).len(), 2, "no call for a usage error");
 }
