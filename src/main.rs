@@ -1,4 +1,4 @@
-//! The `voipms-xmpp` command: `run`, `check [--online]`, `send`, `--version`.
+//! The `voipms-xmpp` command: `run`, `check [--online]`, `send`, `setup-webhook`, `--version`.
 //! Exit codes: 0 ok, 1 a problem found or a runtime failure, 2 bad config or usage. The
 //! operator commands live in `ops`; this file is the command line and the dispatch.
 #![forbid(unsafe_code)]
@@ -6,8 +6,9 @@
 use argh::FromArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 use voipms_xmpp::core::config::Config;
-use voipms_xmpp::ops;
+use voipms_xmpp::ops::{self, setup_webhook};
 use voipms_xmpp::{config_file, daemon, logger};
 
 /// XMPP ⇄ SMS/MMS gateway for VoIP.ms (an XEP-0114 component).
@@ -26,6 +27,7 @@ enum Command {
     Run(RunCmd),
     Check(CheckCmd),
     Send(SendCmd),
+    SetupWebhook(SetupWebhookCmd),
 }
 
 /// Run the gateway in the foreground, logging to stderr.
@@ -76,6 +78,25 @@ struct SendCmd {
     text: String,
 }
 
+/// Point every mapped DID's SMS/MMS webhook at URL (the key is added), keeping every other
+/// setting. Exit 0 if all done, 1 if any DID failed, 2 for bad arguments.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "setup-webhook")]
+struct SetupWebhookCmd {
+    /// path to the JSON configuration file
+    #[argh(option)]
+    config: PathBuf,
+    /// the gateway's public webhook URL, e.g. https://sms.example.com/voipms
+    #[argh(option)]
+    url: String,
+    /// print each change, change nothing
+    #[argh(switch)]
+    dry_run: bool,
+    /// seconds to wait after sms_wait_message (default 60; for tests)
+    #[argh(option, hidden_help)]
+    wait_secs: Option<u64>,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let name = args.first().map_or("voipms-xmpp", |s| s.as_str());
@@ -100,7 +121,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match cli.command {
-        None => usage("a command is required: run, check or send (see --help)"),
+        None => usage("a command is required: run, check, send or setup-webhook (see --help)"),
         Some(Command::Check(c)) => check(c),
         Some(Command::Run(r)) => {
             let config = match load(&r.config) {
@@ -129,6 +150,32 @@ fn main() -> ExitCode {
                 &ops::client(&config),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
+            );
+            ExitCode::from(verdict.exit_code())
+        }
+        Some(Command::SetupWebhook(s)) => {
+            if s.wait_secs.is_some_and(|w| w > 600) {
+                return usage("--wait-secs: at most 600");
+            }
+            let config = match load(&s.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let target = match ops::webhook_target(&config, &s.url) {
+                Ok(t) => t,
+                Err(e) => return usage(&format!("--url: {e}")),
+            };
+            let opts = setup_webhook::Options {
+                target: &target,
+                dry_run: s.dry_run,
+                wait: s.wait_secs.map_or(setup_webhook::SMS_WAIT_TIME, Duration::from_secs),
+            };
+            let verdict = setup_webhook::run(
+                &config,
+                &opts,
+                &ops::client(&config),
+                &mut std::io::stdout().lock(),
+                &mut std::thread::sleep,
             );
             ExitCode::from(verdict.exit_code())
         }

@@ -1,5 +1,6 @@
 //! The operator commands (issue 7): `check --online` asks VoIP.ms, read-only, whether the
-//! gateway can work; `send` sends one message.
+//! gateway can work; `send` sends one message; `setup-webhook` points each DID's webhook at the
+//! gateway.
 //!
 //! Each command takes the validated [`Config`], an [`Api`] (the real [`VoipmsClient`], or a
 //! scripted one in tests) and the writer its report goes to, and returns a [`Verdict`] that
@@ -10,6 +11,7 @@
 
 pub mod check;
 pub mod send;
+pub mod setup_webhook;
 
 use crate::core::config::Config;
 use crate::core::voipms::api::{CallOutcome, Request};

@@ -1,7 +1,8 @@
 //! The operator commands of issue 7, run as the real binary against mock-voipms:
-//! `check --online`, `send`. No gateway runs: these commands talk to VoIP.ms only.
+//! `check --online`, `send`, `setup-webhook` (with `--dry-run`, restating every setting, and
+//! `sms_wait_message`). No gateway runs: these commands talk to VoIP.ms only.
 
-use crate::support::harness::{ALICE_DID, BOB_DID, BOB_DID2, FRIEND, KEY, TestEnv};
+use crate::support::harness::{ALICE_DID, BOB_DID, BOB_DID2, FRIEND, KEY, TestEnv, http_request};
 use mock_voipms::{AccountPatch, DidConfig, Fault, MockConfig};
 use std::process::Command;
 
@@ -214,4 +215,124 @@ fn send_failures_give_the_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("VoIP.ms can only text those"), "{err}");
     assert_eq!(methods(&env).len(), 2, "no call for a usage error");
+}
+
+/// Alice's DID as an operator left it: SMS off, an old webhook switched off, and other
+/// deliveries on that setSMS must not lose.
+fn alice_before() -> DidConfig {
+    let mut d =
+        DidConfig::new(ALICE_DID).with_url_callback("https://crm.example.org/sms?from={FROM}&msg={MESSAGE}", true);
+    d.sms_enabled = false;
+    d.webhook = "http://old.example.com:5281/voipms?key=old-key".into();
+    d.webhook_enabled = false;
+    d.email_enabled = true;
+    d.email_address = "alice@example.com".into();
+    d.sms_forward_enable = true;
+    d.sms_forward = FRIEND.into();
+    d.dialmode = 2;
+    d
+}
+
+#[test]
+fn setup_webhook_dry_run_calls_no_setsms() {
+    let env = env("ops-setup-dry");
+    env.voipms.set_did(alice_before());
+    let (code, out, err) = cli(&env, &["setup-webhook", "--url", PUBLIC, "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("dry run, nothing is changed: would set the SMS/MMS webhook of 3 DIDs to https://sms.example.net/voipms?key=***\n"), "{out}");
+    assert!(out.contains(
+        "would change DID +15552345678 (alice@example.com): webhook http://old.example.com:5281/voipms?key=*** (off) → https://sms.example.net/voipms?key=*** (on); SMS off → on; keeps: e-mail copies, SMS forwarding, URL callback on"
+    ), "{out}");
+    assert!(out.contains("would change DID +15557654321 (bob@example.com): webhook (none) (off) →"), "{out}");
+    assert!(!out.contains(KEY) && !out.contains("old-key"), "{out}");
+    assert_eq!(methods(&env), ["getDIDsInfo"; 3]);
+    assert_eq!(env.voipms.dids()[0], alice_before(), "nothing changed");
+}
+
+#[test]
+fn setup_webhook_restates_every_other_setting() {
+    let env = env("ops-setup");
+    // The mock's default: setSMS clears what it is not told (voipms.md §7.1, #47).
+    assert!(env.voipms.options().setsms_drops_unstated);
+    env.voipms.set_did(alice_before());
+    env.voipms.set_did(DidConfig::new(BOB_DID).with_webhook(&good_url()));
+    let (code, out, err) = cli(&env, &["setup-webhook", "--url", PUBLIC]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok: DID …5678 (alice@example.com): webhook set; every other setting kept"), "{out}");
+    assert!(out.contains("ok: DID …4321 (bob@example.com): already set; left alone"), "{out}");
+    assert!(out.contains("ok: DID …4444 (bob@example.com): webhook set"), "{out}");
+    assert!(!out.contains(KEY), "{out}");
+    let alice = env.voipms.dids().into_iter().find(|d| d.did == ALICE_DID).unwrap();
+    let mut expected = alice_before();
+    expected.sms_enabled = true;
+    expected.webhook_enabled = true;
+    expected.webhook = good_url();
+    assert_eq!(alice, expected, "the e-mail copy, the forward, the URL callback and the dial mode survive");
+    let set = env.voipms.calls_for("setSMS");
+    assert_eq!(set.len(), 2, "Bob's first DID was already right");
+    assert_eq!(set[0].param("webhook_enable"), Some("1"), "the documented name");
+    assert_eq!(set[0].param("webhook_enabled"), None);
+    assert_eq!(set[0].param("email_address"), Some("alice@example.com"));
+    // The gateway's own check now finds nothing wrong.
+    let (code, out, _) = cli(&env, &["check", "--online", "--url", PUBLIC]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn setup_webhook_waits_out_sms_wait_message() {
+    let env = env("ops-setup-wait");
+    all_good(&env);
+    env.voipms.set_did(alice_before());
+    env.voipms.inject(Fault::status("setSMS", 1, "sms_wait_message"));
+    let (code, out, err) = cli(&env, &["setup-webhook", "--url", PUBLIC, "--wait-secs", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(
+        "DID +15552345678 (alice@example.com): VoIP.ms asks to wait a minute before SMS is switched on again (sms_wait_message); waiting 1 s, then try 2 of 4"
+    ), "{out}");
+    assert!(out.contains("ok: DID …5678 (alice@example.com): webhook set; every other setting kept"), "{out}");
+    assert_eq!(env.voipms.calls_for("setSMS").len(), 2);
+}
+
+#[test]
+fn setup_webhook_gives_up_on_sms_wait_message_after_a_few_tries() {
+    let env = env("ops-setup-wait-bound");
+    all_good(&env);
+    // Switch SMS off on Alice's DID through the API, as an operator might have just done: the
+    // mock's sms_wait rule refuses another switch within 60 s of its (fixed) clock.
+    let off = format!(
+        "/api/v1/rest.php?api_username=john@example.com&api_password=secret&method=setSMS&did={ALICE_DID}&enable=0"
+    );
+    let (status, body) = http_request(env.voipms.addr(), "GET", &off, b"");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"success"}"#));
+    env.voipms.set_did(alice_before());
+    let (code, out, _) = cli(&env, &["setup-webhook", "--url", PUBLIC, "--wait-secs", "0"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("then try 4 of 4"), "{out}");
+    assert!(out.contains(
+        "problem: DID +15552345678 (alice@example.com): VoIP.ms refused the change after 4 tries: VoIP.ms asks to wait a minute"
+    ), "{out}");
+    assert_eq!(env.voipms.calls_for("setSMS").len(), 5, "ours: four tries");
+    assert_eq!(env.voipms.dids()[0], alice_before(), "nothing lost");
+    // A minute later it goes through.
+    env.voipms.advance_clock(60);
+    let (code, out, _) = cli(&env, &["setup-webhook", "--url", PUBLIC, "--wait-secs", "0"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("sms_wait_message"), "{out}");
+    assert!(env.voipms.dids()[0].email_enabled);
+}
+
+#[test]
+fn setup_webhook_refuses_a_url_it_cannot_use() {
+    let env = env("ops-setup-usage");
+    for (url, why) in [
+        ("ftp://sms.example.net/voipms", "not an http:// or https:// URL"),
+        ("https://sms.example.net/sms", "its path is \"/sms\" but the gateway listens at \"/voipms\""),
+        ("https://sms.example.net/voipms?key=nope", "its key= is not webhook.key"),
+    ] {
+        let (code, _, err) = cli(&env, &["setup-webhook", "--url", url]);
+        assert_eq!(code, 2, "{url}");
+        assert!(err.contains(why), "{url}: {err}");
+        assert!(!err.contains(KEY));
+    }
+    assert!(methods(&env).is_empty());
 }
