@@ -131,7 +131,7 @@ pub fn account_problem(f: &Failure, ip: Option<&str>, config: &Config) -> Option
         ),
         _ => match f.class {
             FailureClass::Transient if f.status == "not sent" => format!(
-                "cannot reach VoIP.ms at {url}: {}. Fix: check this machine's DNS, firewall and outbound HTTPS, and voipms.api_url.",
+                "{}; voipms.api_url is {url}. Fix: check this machine's DNS, firewall and outbound HTTPS, and voipms.api_url.",
                 f.text
             ),
             FailureClass::Transient | FailureClass::Ambiguous | FailureClass::RateLimited => format!(
@@ -338,6 +338,32 @@ mod tests {
         let s = Script::new(&[("getIP", r#"<html>"#)]);
         let (v, out) = run(&s, None);
         assert!(v == Verdict::Problem && out.contains("did not answer usefully"), "{out}");
+    }
+
+    #[test]
+    fn a_wrong_api_url_and_an_unreachable_voipms_are_named() {
+        use crate::core::voipms::api::CallOutcome;
+        let s = Script::outcomes(vec![("getIP", CallOutcome::Response { status: 301, body: String::new() })]);
+        let (v, out) = run(&s, None);
+        assert_eq!(v, Verdict::Problem);
+        assert!(out.contains("problem: VoIP.ms answered with a redirect (HTTP 301): the gateway's voipms.api_url is wrong. Fix: set voipms.api_url to https://voip.ms/api/v1/rest.php"), "{out}");
+        let s = Script::outcomes(vec![("getIP", CallOutcome::NotSent("ConnectionRefused".into()))]);
+        let (v, out) = run(&s, None);
+        assert_eq!(v, Verdict::Problem);
+        assert!(
+            out.contains(
+                "problem: could not reach VoIP.ms (ConnectionRefused) (not sent); voipms.api_url is http://127.0.0.1:1/api. Fix: check this machine's DNS"
+            ),
+            "{out}"
+        );
+        // A getIP that fails otherwise only costs the address.
+        let s = Script::outcomes(vec![
+            ("getIP", CallOutcome::Response { status: 200, body: r#"{"status":"success"}"#.into() }),
+            ("getDIDsInfo", CallOutcome::Response { status: 200, body: r#"{"status":"ip_not_enabled"}"#.into() }),
+        ]);
+        let (_, out) = run(&s, None);
+        assert!(out.contains("warning: VoIP.ms did not say which address it sees this machine as"), "{out}");
+        assert!(out.contains("(ip_not_enabled; VoIP.ms did not say which address it sees)"), "{out}");
     }
 
     #[test]

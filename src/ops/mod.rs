@@ -179,6 +179,11 @@ pub(crate) mod testing {
             Script { answers: RefCell::new(answers), calls: RefCell::default() }
         }
 
+        /// Each `(method, outcome)` answers the next call (transport failures, HTTP errors).
+        pub fn outcomes(answers: Vec<(&'static str, CallOutcome)>) -> Script {
+            Script { answers: RefCell::new(answers.into()), calls: RefCell::default() }
+        }
+
         /// The method names called, in order.
         pub fn methods(&self) -> Vec<&'static str> {
             self.calls.borrow().iter().map(Request::method).collect()
