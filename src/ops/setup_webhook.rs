@@ -153,8 +153,8 @@ fn one_did(
             }
         }
     }
-    // Read it back: did VoIP.ms take the webhook (webhook_enable is the documented name, but
-    // only the documented one) and keep every restated setting?
+    // Read it back: did VoIP.ms take the webhook (its flag went only under the documented name,
+    // webhook_enable) and keep every restated setting?
     let after = match read(config, api, did)? {
         Ok(Some(info)) => info,
         Ok(None) => {
