@@ -11,6 +11,7 @@ pub mod config_file;
 pub mod core;
 pub mod daemon;
 pub mod logger;
+pub mod ops;
 pub mod sd_notify;
 pub mod spool;
 pub mod voipms_client;

@@ -13,6 +13,7 @@ mod metrics;
 mod mms_backfill;
 mod mms_in;
 mod mms_out;
+mod ops;
 mod reconnect;
 mod restart;
 mod sd_notify;

@@ -108,7 +108,9 @@ impl TestEnv {
         self.dir.0.join("config.json")
     }
 
-    fn write_config(&self) {
+    /// Write the gateway's config (the mock's API URL, webhook path `/voipms`, key [`KEY`],
+    /// Alice's and Bob's DIDs) to [`TestEnv::config_path`].
+    pub fn write_config(&self) {
         let config = format!(
             r#"{{
   "xmpp": {{ "component": "{DOMAIN}", "server": "{}", "secret": "{SECRET}"{} }},

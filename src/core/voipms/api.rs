@@ -7,6 +7,7 @@
 
 use crate::core::json::{self, Value};
 use crate::core::phone::Nanp;
+use crate::core::voipms::did_info::SmsSettings;
 use crate::core::voipms::parts::{Method, Part};
 
 /// At most this many rows per list call. VoIP.ms's default is 50; one page must hold a day of
@@ -67,6 +68,19 @@ pub enum Request {
         /// The MMS id.
         id: String,
     },
+    /// `getIP`: the caller's address as VoIP.ms sees it; the one method VoIP.ms answers
+    /// whatever its IP allow-list says (voipms.md §2), so it names the address to allow.
+    Ip,
+    /// `getBalance`: the account's prepaid balance.
+    Balance,
+    /// `getDIDsInfo` for one DID: whether it is on the account, and its SMS settings (§7.2).
+    DidInfo {
+        /// The DID.
+        did: Nanp,
+    },
+    /// `setSMS`: a DID's whole SMS configuration, every setting restated (§7.1: setSMS
+    /// disables whatever it is not told).
+    SetSms(Box<SmsSettings>),
 }
 
 impl Request {
@@ -80,6 +94,10 @@ impl Request {
             Request::Sent { mms: false, .. } => "getSMS",
             Request::Sent { mms: true, .. } | Request::Received { .. } => "getMMS",
             Request::Media { .. } => "getMediaMMS",
+            Request::Ip => "getIP",
+            Request::Balance => "getBalance",
+            Request::DidInfo { .. } => "getDIDsInfo",
+            Request::SetSms(_) => "setSMS",
         }
     }
 
@@ -114,6 +132,9 @@ impl Request {
                 ("limit", LIST_LIMIT.to_string()),
             ],
             Request::Media { id } => vec![("id", id.clone()), ("media_as_array", "1".to_string())],
+            Request::Ip | Request::Balance => Vec::new(),
+            Request::DidInfo { did } => vec![("did", did.ten_digits().to_string())],
+            Request::SetSms(settings) => settings.params(),
         }
     }
 }
@@ -205,7 +226,7 @@ pub fn classify(outcome: &CallOutcome) -> Answer {
 /// all) may follow a send VoIP.ms carried out, so it is ambiguous: looked up before any resend.
 /// Only a request that never left, and HTTP 429 (refused before it was handled), may be resent
 /// blind; a redirect means a wrong `api_url`.
-fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
+pub(super) fn answer(outcome: &CallOutcome) -> Result<(String, Value), Failure> {
     let (http, body) = match outcome {
         CallOutcome::NotSent(why) => {
             return Err(failure(FailureClass::Transient, "not sent", format!("could not reach VoIP.ms ({why})")));
@@ -383,7 +404,7 @@ pub fn classify_status(status: &str) -> Failure {
     failure(class, status, text.to_string())
 }
 
-fn failure(class: FailureClass, status: &str, text: String) -> Failure {
+pub(super) fn failure(class: FailureClass, status: &str, text: String) -> Failure {
     let (condition, error_type) = match class {
         FailureClass::Transient | FailureClass::Ambiguous => ("remote-server-timeout", "wait"),
         FailureClass::RateLimited | FailureClass::Quota => ("resource-constraint", "wait"),
