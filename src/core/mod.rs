@@ -11,13 +11,16 @@
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
 //! - [`quota`]: the daily sending cap.
-//! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
+//! - [`iq`]: the iq dispatcher; [`disco`]: XEP-0030 + XEP-0115; [`gateway_prompt`]: XEP-0100.
+//! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`].
 
 pub mod action;
 pub mod backfill;
 pub mod config;
 pub mod delivery;
+pub mod disco;
 pub mod gateway;
+pub mod gateway_prompt;
 #[cfg(test)]
 mod gateway_tests;
 pub mod iq;

@@ -59,6 +59,39 @@ impl fmt::Display for Nanp {
     }
 }
 
+/// A US/Canadian short code: 5 or 6 digits (CTIA's common short codes), the numbers banks,
+/// 2FA services and shops text from. VoIP.ms delivers texts from them; whether it sends to them
+/// is VoIP.ms's call (its `invalid_dst` says no).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShortCode {
+    digits: [u8; 6],
+    len: u8,
+}
+
+impl ShortCode {
+    /// Parse 5 or 6 ASCII digits (nothing else).
+    pub fn parse(s: &str) -> Option<ShortCode> {
+        if !(5..=6).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut digits = [0u8; 6];
+        digits[..s.len()].copy_from_slice(s.as_bytes());
+        Some(ShortCode { digits, len: s.len() as u8 })
+    }
+
+    /// Parse what a person types: spaces and dashes are ignored (`123 45`).
+    pub fn parse_human(s: &str) -> Option<ShortCode> {
+        let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '\u{a0}')).collect();
+        ShortCode::parse(&cleaned)
+    }
+
+    /// The digits, as VoIP.ms and JID localparts use them.
+    pub fn digits(&self) -> &str {
+        // Only ASCII digits are stored (checked in `parse`).
+        std::str::from_utf8(&self.digits[..self.len as usize]).unwrap_or("00000")
+    }
+}
+
 /// A number as it arrives from VoIP.ms: usually NANP, but short codes (2FA, banks) and other
 /// sender IDs also text in. We keep what we cannot parse so that nothing is lost.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -187,6 +220,17 @@ mod tests {
         assert_eq!(n.to_string(), "…5678");
         assert_eq!(redact("72345"), "…2345");
         assert_eq!(redact("12"), "…12");
+    }
+
+    #[test]
+    fn short_codes_are_five_or_six_digits() {
+        assert_eq!(ShortCode::parse("12345").map(|c| c.digits().to_string()).as_deref(), Some("12345"));
+        assert_eq!(ShortCode::parse("123456").map(|c| c.digits().to_string()).as_deref(), Some("123456"));
+        for bad in ["", "1234", "1234567", "12a45", "+12345", " 12345", "１２３４５"] {
+            assert_eq!(ShortCode::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(ShortCode::parse_human("123 45").map(|c| c.digits().to_string()).as_deref(), Some("12345"));
+        assert_eq!(ShortCode::parse_human("(12345)"), None);
     }
 
     #[test]
