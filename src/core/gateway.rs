@@ -25,6 +25,7 @@ use crate::core::mailbox::{self, Mailbox};
 use crate::core::metrics::{self, Counters, Gauges};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::presence;
 use crate::core::quota::Quota;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
@@ -355,6 +356,13 @@ impl Gateway {
             let calls_done = self.outbound.in_flight() == 0 && self.pending.is_empty();
             let delivered = !self.mailbox.awaiting_confirmation() || !self.session.is_online();
             if calls_done && delivered {
+                // XEP-0100: the gateway says it is going before the stream ends (once: after
+                // this the session is closing, not online).
+                if self.session.is_online() {
+                    for xml in presence::offline(&self.config) {
+                        self.session.send(xml, &mut self.out);
+                    }
+                }
                 self.session.shutdown(now.mono, &mut self.out);
             }
             // Stanzas the server sent before our close are spooled before we stop.
@@ -383,6 +391,9 @@ impl Gateway {
             match event {
                 SessionEvent::Online => {
                     self.counters.xmpp_connects += 1;
+                    for xml in presence::online(&self.config) {
+                        self.session.send(xml, &mut self.out);
+                    }
                     self.mailbox.flush(now, &mut self.session, &mut self.out);
                 }
                 SessionEvent::Offline => self.mailbox.offline(),
@@ -438,7 +449,11 @@ impl Gateway {
             }
             Stanza::Message(m) if m.kind == MessageType::Error => self.delivery_error(now, &m),
             Stanza::Message(m) => self.message(now, m),
-            Stanza::Presence(_) => {}
+            Stanza::Presence(p) => {
+                for xml in presence::answer(&self.config, &p) {
+                    self.session.send(xml, &mut self.out);
+                }
+            }
         }
     }
 

@@ -11,7 +11,8 @@
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
 //! - [`quota`]: the daily sending cap.
-//! - [`iq`]: the iq dispatcher; [`disco`]: XEP-0030 + XEP-0115; [`gateway_prompt`]: XEP-0100.
+//! - [`iq`]: the iq dispatcher; [`disco`]: XEP-0030 + XEP-0115; [`gateway_prompt`]: XEP-0100;
+//!   [`presence`]: RFC 6121 subscriptions and the XEP-0100 presence flows.
 //! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`].
 
 pub mod action;
@@ -29,6 +30,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod outbound;
 pub mod phone;
+pub mod presence;
 pub mod quota;
 pub mod retry;
 pub mod router;

@@ -16,6 +16,7 @@ mod mms_backfill;
 mod mms_in;
 mod mms_out;
 mod ops;
+mod presence;
 mod reconnect;
 mod restart;
 mod sd_notify;

@@ -80,6 +80,58 @@ pub struct Iq {
     pub payload: Option<Element>,
 }
 
+/// A `<presence/>` `type` (RFC 6121 §4.7.1; absent means available).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceType {
+    /// No `type`: the sender is available.
+    Available,
+    /// The sender is no longer available.
+    Unavailable,
+    /// A request to subscribe to the recipient's presence.
+    Subscribe,
+    /// The recipient's subscription request was approved.
+    Subscribed,
+    /// A request to end a subscription to the recipient's presence.
+    Unsubscribe,
+    /// A subscription request was denied, or a subscription cancelled.
+    Unsubscribed,
+    /// A request for the recipient's current presence.
+    Probe,
+    /// An error about a presence we sent.
+    Error,
+}
+
+impl PresenceType {
+    /// The `type` attribute value (`None` for available).
+    pub fn as_attr(self) -> Option<&'static str> {
+        match self {
+            PresenceType::Available => None,
+            PresenceType::Unavailable => Some("unavailable"),
+            PresenceType::Subscribe => Some("subscribe"),
+            PresenceType::Subscribed => Some("subscribed"),
+            PresenceType::Unsubscribe => Some("unsubscribe"),
+            PresenceType::Unsubscribed => Some("unsubscribed"),
+            PresenceType::Probe => Some("probe"),
+            PresenceType::Error => Some("error"),
+        }
+    }
+
+    fn parse(attr: Option<&str>) -> Result<PresenceType, StanzaError> {
+        Ok(match attr {
+            None => PresenceType::Available,
+            Some("unavailable") => PresenceType::Unavailable,
+            Some("subscribe") => PresenceType::Subscribe,
+            Some("subscribed") => PresenceType::Subscribed,
+            Some("unsubscribe") => PresenceType::Unsubscribe,
+            Some("unsubscribed") => PresenceType::Unsubscribed,
+            Some("probe") => PresenceType::Probe,
+            Some("error") => PresenceType::Error,
+            // RFC 6121 §4.7.1: any other value is not a presence we can act on.
+            Some(other) => return Err(StanzaError::BadType(other.to_string())),
+        })
+    }
+}
+
 /// A presence from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
@@ -87,8 +139,8 @@ pub struct Presence {
     pub from: Jid,
     /// Recipient.
     pub to: Jid,
-    /// The `type` attribute (absent = available).
-    pub kind: Option<String>,
+    /// The type.
+    pub kind: PresenceType,
 }
 
 /// A stanza from the server.
@@ -145,7 +197,7 @@ impl Stanza {
             "presence" => Ok(Stanza::Presence(Presence {
                 from: jid_attr(e, "from")?,
                 to: jid_attr(e, "to")?,
-                kind: e.get_attr("type").map(str::to_string),
+                kind: PresenceType::parse(e.get_attr("type"))?,
             })),
             other => Err(StanzaError::UnknownElement(other.to_string())),
         }
@@ -307,6 +359,19 @@ pub mod build {
         finish(iq)
     }
 
+    /// A presence of ours (RFC 6121 §4), with an optional payload (XEP-0115 caps).
+    pub fn presence(from: &str, to: &str, kind: PresenceType, payload: Option<Element>) -> String {
+        let mut p = Element::new("presence", ns::COMPONENT);
+        if let Some(t) = kind.as_attr() {
+            p.set_attr("type", t);
+        }
+        let mut p = p.attr("from", from).attr("to", to);
+        if let Some(e) = payload {
+            p.push_child(e);
+        }
+        finish(p)
+    }
+
     /// An XEP-0199 ping.
     pub fn ping(from: &str, to: &str, id: &str) -> String {
         finish(
@@ -397,8 +462,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(
-            matches!(parse("<presence from='a@b' to='sms.b' type='subscribe'/>"), Stanza::Presence(p) if p.kind.as_deref() == Some("subscribe"))
+        for (attr, kind) in [
+            ("", PresenceType::Available),
+            (" type='unavailable'", PresenceType::Unavailable),
+            (" type='subscribe'", PresenceType::Subscribe),
+            (" type='subscribed'", PresenceType::Subscribed),
+            (" type='unsubscribe'", PresenceType::Unsubscribe),
+            (" type='unsubscribed'", PresenceType::Unsubscribed),
+            (" type='probe'", PresenceType::Probe),
+            (" type='error'", PresenceType::Error),
+        ] {
+            let xml = format!("<presence from='a@b' to='sms.b'{attr}/>");
+            assert!(matches!(parse(&xml), Stanza::Presence(p) if p.kind == kind), "{xml}");
+            assert_eq!(kind.as_attr().map(|t| format!(" type='{t}'")).unwrap_or_default(), attr);
+        }
+        let e = Element::parse(b"<presence from='a@b' to='sms.b' type='chat'/>", &NsContext::component()).unwrap();
+        assert_eq!(Stanza::from_element(&e), Err(StanzaError::BadType("chat".into())));
+        assert_eq!(
+            build::presence("+15551234567@sms.b", "a@b", PresenceType::Subscribed, None),
+            "<presence type='subscribed' from='+15551234567@sms.b' to='a@b'/>"
+        );
+        assert_eq!(
+            build::presence(
+                "sms.b",
+                "a@b",
+                PresenceType::Available,
+                Some(Element::new("c", ns::CAPS).attr("ver", "v"))
+            ),
+            "<presence from='sms.b' to='a@b'><c xmlns='http://jabber.org/protocol/caps' ver='v'/></presence>"
         );
     }
 
