@@ -24,7 +24,7 @@ use crate::core::iq;
 use crate::core::mailbox::{self, Mailbox};
 use crate::core::metrics::{self, Counters, Gauges};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
-use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::phone::{Destination, Nanp, Sender, redact};
 use crate::core::presence;
 use crate::core::quota::Quota;
 use crate::core::retry::{Rng, backoff};

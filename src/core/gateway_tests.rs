@@ -1635,3 +1635,4 @@ fn delivered_records_are_remembered_for_ten_minutes_only() {
 }
 
 mod presence;
+mod short_codes;

@@ -130,6 +130,10 @@ mod tests {
             .len(),
             2
         );
+        assert_eq!(
+            answer_to("<presence type='subscribe' from='bob@example.com' to='12345@sms.example.com'/>").len(),
+            2
+        );
         for to in ["+15559998888%+15552345678@sms.example.com", "pizza@sms.example.com"] {
             assert_eq!(
                 answer_to(&format!("<presence type='subscribe' from='bob@example.com' to='{to}'/>")),

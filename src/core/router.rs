@@ -6,7 +6,7 @@
 //! error with the RFC 6120 condition of xmpp.md §9 and no VoIP.ms call is made.
 
 use crate::core::config::Config;
-use crate::core::phone::{ContactAddress, Nanp};
+use crate::core::phone::{ContactAddress, Destination, Nanp};
 use crate::core::voipms::parts::{self, Part, PlanError};
 use crate::core::xmpp::stanza::{ErrorSpec, Message, MessageType};
 
@@ -26,8 +26,8 @@ pub enum Route {
 pub struct Outgoing {
     /// The DID it leaves from.
     pub did: Nanp,
-    /// The destination.
-    pub dst: Nanp,
+    /// The destination: a number or a short code.
+    pub dst: Destination,
     /// The VoIP.ms sends, in order.
     pub parts: Vec<Part>,
 }
@@ -67,20 +67,21 @@ pub fn route(config: &Config, msg: &Message) -> Route {
         ));
     };
     let Some(address) = ContactAddress::parse(local) else {
-        // A real number VoIP.ms cannot reach (another country, a short code) is not a
-        // malformed address: xmpp.md §8.7.
+        // A real number VoIP.ms cannot reach (another country, a 3–4 or 7–8 digit code) is not
+        // a malformed address: xmpp.md §8.7. (5–6 digit short codes parsed above: they are sent,
+        // and only VoIP.ms's `invalid_dst` refuses them.)
         let number = local.split('%').next().unwrap_or(local);
         if is_phone_number(number) {
             return Route::Reject(ErrorSpec::new(
                 "item-not-found",
                 "cancel",
-                "VoIP.ms can only text US and Canadian numbers (+1NXXNXXXXXX)",
+                "VoIP.ms can only text US and Canadian numbers (+1NXXNXXXXXX) and 5–6 digit short codes",
             ));
         }
         return Route::Reject(ErrorSpec::new(
             "jid-malformed",
             "modify",
-            "not a US/Canada phone number: write to +1NXXNXXXXXX or +1NXXNXXXXXX%+1DID",
+            "not a US/Canada phone number: write to +1NXXNXXXXXX, +1NXXNXXXXXX%+1DID or a 5–6 digit short code",
         ));
     };
     let did = match address.via {
@@ -190,7 +191,7 @@ mod tests {
         let r = route(&config(), &msg("bob@example.com/phone", "+15559998888@sms.example.com", Some("hi")));
         let Route::Send(o) = r else { panic!("{r:?}") };
         assert_eq!(o.did.e164(), "+15557654321");
-        assert_eq!(o.dst.e164(), "+15559998888");
+        assert_eq!(o.dst.localpart(), "+15559998888");
         assert_eq!(o.parts[0].method, Method::Sms);
     }
 
@@ -262,6 +263,26 @@ mod tests {
         let mut group = msg("alice@example.com/x", "sms.example.com", Some("hi"));
         group.addresses = 2;
         assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
+    }
+
+    #[test]
+    fn short_codes_are_sent_other_codes_are_not_found() {
+        let c = config();
+        for (to, did) in
+            [("12345@sms.example.com", "+15557654321"), ("654321%+15553334444@sms.example.com", "+15553334444")]
+        {
+            let r = route(&c, &msg("bob@example.com/x", to, Some("STOP")));
+            let Route::Send(o) = r else { panic!("{to}: {r:?}") };
+            assert!(o.dst.short_code().is_some(), "{to}");
+            assert_eq!(o.did.e164(), did);
+        }
+        for to in ["1234@sms.example.com", "1234567@sms.example.com"] {
+            assert_eq!(
+                reject(route(&c, &msg("bob@example.com/x", to, Some("hi")))),
+                ("item-not-found".into(), "cancel".into()),
+                "{to}"
+            );
+        }
     }
 
     #[test]

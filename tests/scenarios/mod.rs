@@ -22,6 +22,7 @@ mod restart;
 mod sd_notify;
 mod second_did;
 mod seen_log;
+mod short_codes;
 mod shutdown;
 mod sms_in;
 mod sms_out;

@@ -68,7 +68,7 @@ impl Gateway {
                 contact,
                 stanza_id: m.id.clone(),
                 did: outgoing.did.ten_digits().to_string(),
-                dst: outgoing.dst.ten_digits().to_string(),
+                dst: outgoing.dst.digits().to_string(),
                 parts,
                 next_part: 0,
                 receipt: m.receipt_requested,
@@ -212,9 +212,23 @@ impl Gateway {
                     level,
                     format!("VoIP.ms did not send a message to {dst}: {} ({})", f.status, f.text),
                 );
-                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
+                let text = match self.short_code(seq) {
+                    // The user wrote to the code: it may be quoted back to them (not to the log).
+                    Some(code) if matches!(f.status.as_str(), "invalid_dst" | "invalid_to_number") => format!(
+                        "VoIP.ms did not accept the short code {code}; VoIP.ms may not support texting short codes ({})",
+                        f.status
+                    ),
+                    _ => f.text,
+                };
+                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
             }
         }
+    }
+
+    /// The short code a queued message goes to, if it goes to one.
+    fn short_code(&self, seq: u64) -> Option<String> {
+        let o = self.outbound.record(seq)?.outbound.as_ref()?;
+        Destination::parse(&o.dst)?.short_code().map(|c| c.digits().to_string())
     }
 
     /// Retry a transient failure with back-off, or bounce it once `retry_for` has passed since
