@@ -27,6 +27,7 @@ use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
 use crate::core::phone::{Destination, Nanp, Sender, redact};
 use crate::core::presence;
 use crate::core::quota::Quota;
+use crate::core::receipts;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, id_key, sent_key};
@@ -66,6 +67,8 @@ enum Pending {
     Arm { seq: u64 },
     /// A bounce: nothing more to do.
     Bounce,
+    /// A sent message whose XEP-0184 receipt is owed: nothing more to do (the mailbox has it).
+    Receipt,
     /// A delivered message back in the spool to be delivered again: nothing more to do.
     Requeued,
     /// A message the XMPP server refused, being set aside in `undeliverable/`: then leave the
@@ -177,9 +180,14 @@ impl Gateway {
                     }
                     self.mailbox.add(record, true);
                 }
-                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some()) => {
+                // An error or a receipt still owed to the sender.
+                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some() || receipts::owed(o)) => {
                     inbound += 1;
                     self.mailbox.add(record, true);
+                }
+                // Every part sent and nothing owed (not written so; kept from going nowhere).
+                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.next_part as usize >= o.parts.len()) => {
+                    self.out.push_back(Action::SpoolRemove(record.id));
                 }
                 Kind::Outbound => {
                     outbound += 1;
@@ -579,7 +587,7 @@ impl Gateway {
                     self.out.push_back(Action::SpoolRemove(file.record.id));
                 }
             }
-            Some(Pending::Bounce | Pending::Requeued) | None => {}
+            Some(Pending::Bounce | Pending::Receipt | Pending::Requeued) | None => {}
         }
     }
 
@@ -637,7 +645,7 @@ impl Gateway {
                 Level::Error,
                 "a message to deliver again could not be written back to the spool; it is kept in memory",
             ),
-            Some(Pending::Bounce) | None => {}
+            Some(Pending::Bounce | Pending::Receipt) | None => {}
         }
     }
 

@@ -1635,4 +1635,5 @@ fn delivered_records_are_remembered_for_ten_minutes_only() {
 }
 
 mod presence;
+mod receipts;
 mod short_codes;

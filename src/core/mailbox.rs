@@ -1,6 +1,7 @@
 //! Stanzas owed to XMPP users, kept until the server has provably read them.
 //!
-//! Holds received SMS/MMS and the errors owed for failed outbound messages, in acceptance order.
+//! Holds received SMS/MMS, the errors owed for failed outbound messages and the XEP-0184
+//! receipts owed for sent ones (`core::receipts`), in acceptance order.
 //! XEP-0114 has no stream management, so a stanza written just before a connection dies can be
 //! lost. An item therefore leaves the spool only after a ping written *after* it was answered on
 //! the same stream (the server processes a stream in order; xmpp.md §4). If the stream drops
@@ -12,6 +13,7 @@
 //! servers drop errors for departed resources but store chats offline.
 
 use crate::core::action::{Action, Outbox};
+use crate::core::receipts;
 use crate::core::spool_record::{Bounce, Kind, Outbound, Record};
 use crate::core::time::{Now, rfc3339_utc};
 use crate::core::xmpp::session::Session;
@@ -148,7 +150,7 @@ impl Mailbox {
 
 /// The stanzas for a record: a received message as one message for the text and one per media
 /// URL (body = URL plus OOB, which is what makes Conversations show the picture); an outbound
-/// bounce as one message error.
+/// bounce as one message error; a sent message as its receipt.
 fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String> {
     match record.kind() {
         Kind::Inbound => {
@@ -175,7 +177,8 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
                 return Vec::new();
             };
             let Some(b) = &o.bounce else {
-                return Vec::new();
+                // Sent: the receipt, if one is owed.
+                return receipts::stanza(record, domain).into_iter().collect();
             };
             let error = ErrorSpec::new(&b.condition, &b.error_type, b.text.clone());
             let from = format!("{}@{domain}", o.contact);

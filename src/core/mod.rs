@@ -32,6 +32,7 @@ pub mod outbound;
 pub mod phone;
 pub mod presence;
 pub mod quota;
+pub mod receipts;
 pub mod retry;
 pub mod router;
 pub mod secret;

@@ -17,6 +17,7 @@ mod mms_in;
 mod mms_out;
 mod ops;
 mod presence;
+mod receipts;
 mod reconnect;
 mod restart;
 mod sd_notify;

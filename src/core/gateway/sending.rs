@@ -71,7 +71,7 @@ impl Gateway {
                 dst: outgoing.dst.digits().to_string(),
                 parts,
                 next_part: 0,
-                receipt: m.receipt_requested,
+                receipt: receipts::requested(&m),
                 bounce: None,
                 unconfirmed_ms: None,
             }),
@@ -141,12 +141,18 @@ impl Gateway {
             );
             self.outbound.remove(seq);
             self.counters.sent += 1;
-            self.out.push_back(Action::SpoolRemove(record.id));
+            if receipts::owed(o) {
+                // Owed durably, delivered like a bounce; the spool lets go once a ping confirms.
+                self.write(record.clone(), Pending::Receipt);
+                self.mailbox.add(record, false);
+                self.mailbox.flush(now, &mut self.session, &mut self.out);
+            } else {
+                self.out.push_back(Action::SpoolRemove(record.id));
+            }
         } else {
             self.outbound.update(record.clone());
             self.write(record, Pending::Progress { seq });
         }
-        let _ = now;
     }
 
     pub(super) fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {

@@ -329,6 +329,12 @@ pub mod build {
         finish(m)
     }
 
+    /// A message with no `type` and no body carrying one payload element (an XEP-0184
+    /// receipt).
+    pub fn message(from: &str, to: &str, id: &str, payload: Element) -> String {
+        finish(Element::new("message", ns::COMPONENT).attr("id", id).attr("from", from).attr("to", to).child(payload))
+    }
+
     /// A message error in reply to a message (to/from swapped, same id, no body echoed).
     pub fn message_error(from: &str, to: &str, id: Option<&str>, error: &ErrorSpec) -> String {
         let mut m = Element::new("message", ns::COMPONENT).attr("type", "error");
