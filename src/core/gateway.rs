@@ -20,7 +20,7 @@ mod durable;
 mod received;
 mod sending;
 
-use durable::Pending;
+use durable::{Arrival, Pending};
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
@@ -87,8 +87,12 @@ pub struct Gateway {
     outbound: OutboundQueue,
     backfill: Backfill,
     seen: Seen,
-    /// Keys of messages being written, and the record that carries them.
+    /// Keys of messages being written, and the record that carries them (the first record of
+    /// an arrival).
     pending_keys: HashMap<String, String>,
+    /// Received messages being written, by number.
+    arrivals: HashMap<u64, Arrival>,
+    next_arrival: u64,
     pending: HashMap<String, Pending>,
     quota: Quota,
     paused_until: Option<Instant>,
@@ -128,6 +132,8 @@ impl Gateway {
             outbound: OutboundQueue::default(),
             seen: Seen::default(),
             pending_keys: HashMap::new(),
+            arrivals: HashMap::new(),
+            next_arrival: 0,
             pending: HashMap::new(),
             quota: Quota::default(),
             paused_until: None,

@@ -1634,6 +1634,7 @@ fn delivered_records_are_remembered_for_ten_minutes_only() {
     assert!(a.is_empty(), "{a:?}");
 }
 
+mod group;
 mod presence;
 mod receipts;
 mod short_codes;

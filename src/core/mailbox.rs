@@ -13,6 +13,7 @@
 //! servers drop errors for departed resources but store chats offline.
 
 use crate::core::action::{Action, Outbox};
+use crate::core::addresses;
 use crate::core::receipts;
 use crate::core::spool_record::{Bounce, Kind, Outbound, Record};
 use crate::core::time::{Now, rfc3339_utc};
@@ -163,12 +164,15 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
             let late = now.wall_ms.saturating_sub(received) > DELAY_STAMP_AFTER_MS;
             let stamp = (delayed || late || m.voipms_ms.is_some()).then(|| rfc3339_utc(received));
             let delay = stamp.as_deref().map(|s| (s, domain));
+            // A group MMS: every stanza of it names the group (XEP-0033), so that each lands in it.
+            let group = (!m.group.is_empty()).then(|| addresses::group(&m.user, &m.group));
             let mut out = Vec::new();
             if !m.text.is_empty() {
-                out.push(build::chat(&from, &m.user, &record.id, &m.text, None, delay));
+                out.push(build::chat(&from, &m.user, &record.id, &m.text, group.as_ref(), None, delay));
             }
             for (i, url) in m.media.iter().enumerate() {
-                out.push(build::chat(&from, &m.user, &format!("{}-m{}", record.id, i + 1), url, Some(url), delay));
+                let id = format!("{}-m{}", record.id, i + 1);
+                out.push(build::chat(&from, &m.user, &id, url, group.as_ref(), Some(url), delay));
             }
             out
         }
@@ -185,7 +189,7 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
             let mut out = vec![build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error)];
             if b.notice {
                 let bare = o.sender.split('/').next().unwrap_or(&o.sender);
-                out.push(build::chat(&from, bare, &format!("{}-n", record.id), &notice_text(o, b), None, None));
+                out.push(build::chat(&from, bare, &format!("{}-n", record.id), &notice_text(o, b), None, None, None));
             }
             out
         }

@@ -16,6 +16,7 @@
 //! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`].
 
 pub mod action;
+pub mod addresses;
 pub mod backfill;
 pub mod config;
 pub mod delivery;

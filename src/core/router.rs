@@ -52,12 +52,27 @@ pub fn route(config: &Config, msg: &Message) -> Route {
             "you are not allowed to send SMS through this gateway",
         ));
     };
+    // XEP-0033 (xmpp.md §6.6): VoIP.ms sends to one number per call, and separate texts would
+    // break the group for everyone, so a group reply is refused, whatever JID it went to.
+    if msg.addresses > 1 {
+        return Route::Reject(ErrorSpec::new(
+            "feature-not-implemented",
+            "cancel",
+            format!(
+                "VoIP.ms cannot send group messages, so nothing was sent to the {} recipients; text each number on its own (+1NXXNXXXXXX@{})",
+                msg.addresses, config.xmpp.component
+            ),
+        ));
+    }
     let Some(local) = msg.to.local() else {
         if msg.addresses > 0 {
             return Route::Reject(ErrorSpec::new(
                 "feature-not-implemented",
                 "cancel",
-                "VoIP.ms cannot send group messages",
+                format!(
+                    "this gateway does not route XEP-0033 addresses; write to the number's own JID (+1NXXNXXXXXX@{})",
+                    config.xmpp.component
+                ),
             ));
         }
         return Route::Reject(ErrorSpec::new(
@@ -105,13 +120,6 @@ pub fn route(config: &Config, msg: &Message) -> Route {
             "not-acceptable",
             "modify",
             "encrypted messages cannot be sent as SMS; turn encryption off for this contact",
-        ));
-    }
-    if msg.addresses > 1 {
-        return Route::Reject(ErrorSpec::new(
-            "feature-not-implemented",
-            "cancel",
-            "VoIP.ms cannot send group messages",
         ));
     }
     let text = strip_media_urls(body, &msg.oob_urls);
@@ -262,6 +270,19 @@ mod tests {
         );
         let mut group = msg("alice@example.com/x", "sms.example.com", Some("hi"));
         group.addresses = 2;
+        assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
+        // To a contact too, even one through a DID that is not theirs: the group is the reason.
+        for to in ["+15559998888@sms.example.com", "+15559998888%+15557654321@sms.example.com"] {
+            group.to = Jid::parse(to).unwrap();
+            let Route::Reject(e) = route(&c, &group) else { panic!("{to}") };
+            assert_eq!((e.condition.as_str(), e.error_type.as_str()), ("feature-not-implemented", "cancel"));
+            assert!(e.text.contains("cannot send group messages") && e.text.contains("2 recipients"), "{}", e.text);
+        }
+        // One address to a contact is an ordinary message.
+        group.to = Jid::parse("+15559998888@sms.example.com").unwrap();
+        group.addresses = 1;
+        assert!(matches!(route(&c, &group), Route::Send(_)));
+        group.to = Jid::parse("sms.example.com").unwrap();
         assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
     }
 

@@ -32,8 +32,9 @@ pub struct Seen {
     pending: String,
     /// Lines in the log (to decide when to compact it).
     log_lines: usize,
-    /// A webhook message's id key → its fingerprint key (from the `link:` keys).
-    links: HashMap<String, String>,
+    /// A webhook message's id key → its fingerprint keys (from the `link:` keys): one per
+    /// user it reached (a group MMS reaches every mapped user among its recipients).
+    links: HashMap<String, Vec<String>>,
 }
 
 /// The key of a received message's VoIP.ms id.
@@ -90,7 +91,7 @@ impl Seen {
                 "" => {}
                 _ if now_ms.saturating_sub(at) < KEEP_MS => {
                     if let Some((id, fingerprint)) = key.strip_prefix(LINK_PREFIX).and_then(|l| l.split_once('>')) {
-                        seen.links.insert(id.to_string(), fingerprint.to_string());
+                        seen.add_link(id, fingerprint);
                     }
                     seen.keys.insert(key.to_string(), at);
                 }
@@ -155,24 +156,42 @@ impl Seen {
         false
     }
 
-    /// Remember that the webhook message with id key `id_key` has fingerprint key `fingerprint`,
-    /// so that its backfilled row, recognised by id, claims that fingerprint and no other.
+    /// Remember that the webhook message with id key `id_key` has fingerprint key `fingerprint`
+    /// (one of them, for a group MMS delivered to several users), so that its backfilled row,
+    /// recognised by id, claims that fingerprint and no other.
     pub fn link(&mut self, id_key: &str, fingerprint: &str, at_ms: u64) {
         if self.insert(link_key(id_key, fingerprint), at_ms) {
-            self.links.insert(id_key.to_string(), fingerprint.to_string());
+            self.add_link(id_key, fingerprint);
         }
     }
 
-    /// A backfilled row was recognised by its id key: claim the fingerprint of the webhook
-    /// message it is, if it has one not yet claimed. Returns whether it did.
-    pub fn claim_linked(&mut self, id_key: &str, now_ms: u64) -> bool {
-        let Some(fingerprint) = self.links.get(id_key) else {
+    fn add_link(&mut self, id_key: &str, fingerprint: &str) {
+        let linked = self.links.entry(id_key.to_string()).or_default();
+        if !linked.iter().any(|f| f == fingerprint) {
+            linked.push(fingerprint.to_string());
+        }
+    }
+
+    /// A backfilled row was recognised by its id key: claim a fingerprint of the webhook message
+    /// it is, if one is not yet claimed: the one of the row's own sender, DID and text
+    /// (`row`) when there is one (a group MMS has one per user), else the first. Returns
+    /// whether it did.
+    pub fn claim_linked(&mut self, id_key: &str, row: Option<(&str, &str, &str)>, now_ms: u64) -> bool {
+        let Some(linked) = self.links.get(id_key) else {
+            return false;
+        };
+        let open: Vec<&String> = linked
+            .iter()
+            .filter(|f| self.keys.contains_key(*f) && !self.keys.contains_key(&format!("claimed:{f}")))
+            .collect();
+        let own = row.map(|(from, did, text)| format!("fp:{:016x}:", fnv1a(&[from, did, text])));
+        let Some(fingerprint) = own
+            .and_then(|prefix| open.iter().find(|f| f.starts_with(&prefix)).copied())
+            .or_else(|| open.first().copied())
+        else {
             return false;
         };
         let claim = format!("claimed:{fingerprint}");
-        if !self.keys.contains_key(fingerprint) || self.keys.contains_key(&claim) {
-            return false;
-        }
         self.insert(claim, now_ms)
     }
 
@@ -217,7 +236,10 @@ impl Seen {
     pub fn compact(&mut self, now_ms: u64) -> Option<String> {
         self.keys.retain(|_, at| now_ms.saturating_sub(*at) < KEEP_MS);
         let keys = &self.keys;
-        self.links.retain(|id, fingerprint| keys.contains_key(&link_key(id, fingerprint)));
+        self.links.retain(|id, fingerprints| {
+            fingerprints.retain(|f| keys.contains_key(&link_key(id, f)));
+            !fingerprints.is_empty()
+        });
         if self.log_lines <= 2 * self.keys.len() + 1000 {
             return None;
         }
@@ -314,14 +336,36 @@ mod tests {
         let text = s.take_pending().unwrap();
         // An old log has no link lines; this one loads in both old and new form.
         let mut again = Seen::load(&text, 70_000);
-        assert!(again.claim_linked(&id_key(false, "101"), 80_000));
-        assert!(!again.claim_linked(&id_key(false, "101"), 80_000), "once");
-        assert!(!again.claim_linked(&id_key(false, "999"), 80_000), "no link");
+        assert!(again.claim_linked(&id_key(false, "101"), None, 80_000));
+        assert!(!again.claim_linked(&id_key(false, "101"), None, 80_000), "once");
+        assert!(!again.claim_linked(&id_key(false, "999"), None, 80_000), "no link");
         assert!(again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "the other one");
         assert!(!again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "none left");
         // Links live as long as the keys they join.
         let compacted = Seen::load(&text, KEEP_MS + 60_001);
         assert!(compacted.is_empty());
+    }
+
+    #[test]
+    fn a_group_webhook_links_its_id_to_each_users_fingerprint() {
+        // One group MMS delivered to alice (DID …5678) and bob (DID …4321).
+        let mut s = Seen::default();
+        let id = id_key(true, "300");
+        let alice = s.new_fingerprint("+15559998888", "5552345678", "hi all", 60_000, &|_| false);
+        let bob = s.new_fingerprint("+15559998888", "5557654321", "hi all", 60_000, &|_| false);
+        for fp in [&alice, &bob] {
+            s.insert(fp.clone(), 60_000);
+            s.link(&id, fp, 60_000);
+        }
+        let mut again = Seen::load(&s.take_pending().unwrap(), 70_000);
+        // Bob's DID lists the row under the webhook's id: it claims bob's fingerprint, not alice's.
+        assert!(again.claim_linked(&id, Some(("+15559998888", "5557654321", "hi all")), 80_000));
+        assert!(again.contains(&format!("claimed:{bob}")) && !again.contains(&format!("claimed:{alice}")));
+        // Alice's DID lists it under another id: her fingerprint is still there to claim.
+        assert!(again.claim_fingerprint("+15559998888", "5552345678", "hi all", 60_000, 80_000));
+        assert!(!again.claim_linked(&id, None, 80_000), "both claimed");
+        let kept = again.compact(70_000);
+        assert!(kept.is_none() && again.links.get(&id).map(Vec::len) == Some(2));
     }
 
     #[test]

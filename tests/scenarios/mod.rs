@@ -10,6 +10,7 @@ mod delivery_error;
 mod disco;
 mod disk;
 mod gateway_prompt;
+mod group_mms;
 mod long_text;
 mod metrics;
 mod mms_backfill;

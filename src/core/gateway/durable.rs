@@ -6,9 +6,9 @@ use super::*;
 /// What to do once a record is durably written.
 #[derive(Debug)]
 pub(super) enum Pending {
-    /// A received message: answer the webhooks waiting on it, remember its keys (and link its
-    /// id key to its fingerprint), then deliver.
-    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String>, link: Option<(String, String)> },
+    /// One record of a received message (of its [`Arrival`]): once all are durable, answer the
+    /// webhooks, remember the keys, deliver.
+    Inbound { arrival: u64, record: Record },
     /// A message for nobody: answer the webhooks, remember its keys.
     Unrouted { tokens: Vec<u64>, keys: Vec<String> },
     /// A new outbound message: queue it.
@@ -28,9 +28,29 @@ pub(super) enum Pending {
     Undeliverable { file: Box<Undeliverable>, spooled: bool },
 }
 
+/// A received message being written: one record for each user it reaches (a group MMS reaches
+/// every mapped user among its recipients, each once), all written in one spool batch. The
+/// webhooks waiting on it are answered, and its keys remembered, only once every record is
+/// durable.
+#[derive(Debug)]
+pub(super) struct Arrival {
+    /// Webhooks waiting for the answer (a repeated webhook joins the first).
+    pub(super) tokens: Vec<u64>,
+    /// Its seen keys: the VoIP.ms id key (shared by its records) and each record's fingerprint.
+    pub(super) keys: Vec<String>,
+    /// (id key, fingerprint) of each record brought by a webhook.
+    pub(super) links: Vec<(String, String)>,
+    /// Records not yet reported by the spool.
+    pub(super) unsynced: usize,
+    /// Records durable, waiting for the rest.
+    pub(super) ready: Vec<Record>,
+    /// A record could not be written.
+    pub(super) failed: bool,
+}
+
 impl Gateway {
     pub(super) fn write(&mut self, record: Record, then: Pending) {
-        if let Pending::Inbound { keys, .. } | Pending::Unrouted { keys, .. } = &then {
+        if let Pending::Unrouted { keys, .. } = &then {
             for key in keys {
                 self.pending_keys.insert(key.clone(), record.id.clone());
             }
@@ -39,26 +59,70 @@ impl Gateway {
         self.out.push_back(Action::SpoolWrite(Box::new(record)));
     }
 
+    /// Write the records of one received message (one per user), answered together.
+    pub(super) fn write_arrival(&mut self, records: Vec<Record>, arrival: Arrival) {
+        let n = self.next_arrival;
+        self.next_arrival += 1;
+        if let Some(first) = records.first() {
+            for key in &arrival.keys {
+                self.pending_keys.insert(key.clone(), first.id.clone());
+            }
+        }
+        self.arrivals.insert(n, Arrival { unsynced: records.len(), ..arrival });
+        for record in records {
+            self.write(record.clone(), Pending::Inbound { arrival: n, record });
+        }
+    }
+
+    /// One record of an arrival was written (or `failed`): when it was the last, answer the
+    /// webhooks and deliver what is durable.
+    fn arrival_progress(&mut self, now: Now, n: u64, record: Option<Record>) {
+        let Some(a) = self.arrivals.get_mut(&n) else {
+            return;
+        };
+        a.unsynced = a.unsynced.saturating_sub(1);
+        match record {
+            Some(r) => a.ready.push(r),
+            None => a.failed = true,
+        }
+        if a.unsynced > 0 {
+            return;
+        }
+        let Some(a) = self.arrivals.remove(&n) else {
+            return;
+        };
+        let reply = if a.failed { WebhookReply::Unavailable } else { WebhookReply::Accepted };
+        for token in a.tokens {
+            self.out.push_back(Action::WebhookReply { token, reply });
+        }
+        if a.failed {
+            // Not all on disk: not remembered, so that VoIP.ms's retry (or backfill) brings it
+            // again; the records that are durable are still delivered (a duplicate, not a loss).
+            for key in a.keys {
+                self.pending_keys.remove(&key);
+            }
+        } else {
+            self.remember(a.keys, now.wall_ms);
+            for (id_key, fingerprint) in a.links {
+                self.seen.link(&id_key, &fingerprint, now.wall_ms);
+            }
+        }
+        for record in a.ready {
+            let source = if self.backfill_pending.remove(&record.id) {
+                self.advance_cursor();
+                "backfill"
+            } else {
+                "webhook"
+            };
+            self.counters.received.add(source);
+            self.mailbox.add(record, false);
+        }
+        self.mailbox.flush(now, &mut self.session, &mut self.out);
+    }
+
     pub(super) fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, record, keys, link }) => {
-                for token in tokens {
-                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-                }
-                self.remember(keys, now.wall_ms);
-                if let Some((id_key, fingerprint)) = link {
-                    self.seen.link(&id_key, &fingerprint, now.wall_ms);
-                }
-                let source = if self.backfill_pending.remove(&record.id) {
-                    self.advance_cursor();
-                    "backfill"
-                } else {
-                    "webhook"
-                };
-                self.counters.received.add(source);
-                self.mailbox.add(record, false);
-                self.mailbox.flush(now, &mut self.session, &mut self.out);
-            }
+            Some(Pending::Inbound { arrival, record }) => self.arrival_progress(now, arrival, Some(record)),
             Some(Pending::Unrouted { tokens, keys }) => {
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
@@ -111,14 +175,17 @@ impl Gateway {
 
     pub(super) fn write_failed(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
-                for key in keys {
-                    self.pending_keys.remove(&key);
-                }
+            Some(Pending::Inbound { arrival, .. }) => {
                 if self.backfill_pending.remove(id) {
                     // Not on disk: the cursor must not pass it; the next run finds it again.
                     self.backfill_failed = true;
                     self.backfill_until = None;
+                }
+                self.arrival_progress(now, arrival, None);
+            }
+            Some(Pending::Unrouted { tokens, keys }) => {
+                for key in keys {
+                    self.pending_keys.remove(&key);
                 }
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Unavailable });

@@ -42,7 +42,7 @@ pub struct Message {
     pub oob_urls: Vec<String>,
     /// XEP-0184 `<request/>` present.
     pub receipt_requested: bool,
-    /// Recipients listed in an XEP-0033 `<addresses/>` element.
+    /// Recipients (`to`, `cc`, `bcc`) listed in an XEP-0033 `<addresses/>` element.
     pub addresses: usize,
     /// An OMEMO, OpenPGP or legacy PGP payload (its fallback body must not go out as SMS).
     pub encrypted: bool,
@@ -228,9 +228,7 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
             || c.is("openpgp", ns::OPENPGP)
             || c.is("x", ns::LEGACY_PGP)
     }) || e.get_child("encryption", ns::EME).is_some();
-    let addresses = e
-        .get_child("addresses", ns::ADDRESS)
-        .map_or(0, |a| a.children().filter(|c| c.is("address", ns::ADDRESS)).count());
+    let addresses = crate::core::addresses::recipients(e);
     let error = e.get_child("error", e.ns());
     let error_condition = error
         .and_then(|err| err.children().find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text"))
@@ -305,12 +303,14 @@ pub mod build {
         e.to_xml(ns::COMPONENT)
     }
 
-    /// An inbound SMS/MMS: `type='chat'`, a body, optionally OOB and an XEP-0203 delay stamp.
+    /// An inbound SMS/MMS: `type='chat'`, a body, optionally XEP-0033 addresses (a group
+    /// message), OOB and an XEP-0203 delay stamp.
     pub fn chat(
         from: &str,
         to: &str,
         id: &str,
         body: &str,
+        addresses: Option<&Element>,
         oob_url: Option<&str>,
         delay: Option<(&str, &str)>,
     ) -> String {
@@ -320,6 +320,9 @@ pub mod build {
             .attr("from", from)
             .attr("to", to)
             .child(Element::new("body", ns::COMPONENT).text(body));
+        if let Some(a) = addresses {
+            m.push_child(a.clone());
+        }
         if let Some(url) = oob_url {
             m.push_child(Element::new("x", ns::OOB).child(Element::new("url", ns::OOB).text(url)));
         }
@@ -522,6 +525,7 @@ mod tests {
             "alice@b",
             "i-1",
             "a < b & 'c'",
+            None,
             Some("https://m/x.jpg"),
             Some(("2025-07-20T20:24:16.000Z", "sms.b")),
         );
