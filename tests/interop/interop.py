@@ -1,0 +1,193 @@
+"""The interop tier: the real voipms-xmpp binary against a real Prosody and a real ejabberd,
+with slixmpp clients as the users and mock-voipms as VoIP.ms. Run it through tests/interop/run
+(which makes the virtualenv and builds the binaries); see docs/xmpp-servers.md.
+
+For each server: start it once from the config template in this directory, register alice and
+bob, start mock-voipms and the gateway, connect both users, run every scenario (one line each,
+with its time), stop everything. Logs stay in the work directory; their tails are printed when
+something failed. Exit status 0 only if every scenario passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import stack
+from client import Client, IqError, IqTimeout
+from scenarios import ALL, Ctx
+
+SCENARIO_TIMEOUT = 120.0
+
+
+class Results:
+    def __init__(self):
+        self.rows: list[tuple[str, str, str, float, str]] = []
+
+    def add(self, server: str, name: str, result: str, secs: float, detail: str = ""):
+        self.rows.append((server, name, result, secs, detail))
+        line = f"{server:<9} {name:<28} {result:<4} {secs:6.2f} s"
+        if detail:
+            line += f"  {detail}"
+        print(line, flush=True)
+
+    def count(self, result: str) -> int:
+        return sum(1 for r in self.rows if r[2] == result)
+
+    def failed_servers(self) -> set[str]:
+        return {r[0] for r in self.rows if r[2] == "FAIL"}
+
+
+def one_line(e: BaseException) -> str:
+    if isinstance(e, IqError):
+        iq = e.iq
+        text = f" ({e.text})" if e.text else ""
+        return f"{iq['from']} answered {iq['id'][:8]}… with {e.etype}/{e.condition}{text}"
+    if isinstance(e, IqTimeout):
+        return f"no answer from {e.iq['to']} to an IQ within its timeout"
+    text = str(e).strip() or type(e).__name__
+    if not isinstance(e, AssertionError):
+        text = f"{type(e).__name__}: {text}"
+    return " ".join(text.split())[:600]
+
+
+async def run_server(kind: str, root: Path, bins: dict[str, Path], only: list[str], results: Results,
+                     log_level: str) -> list[Path]:
+    """One server's run; returns the log files to show if something failed."""
+    cls = stack.SERVERS[kind]
+    users = {jid: pw for jid, (pw, _dids) in stack.USERS.items()}
+    base = root / kind
+    logs: list[Path] = []
+    server = mock = gateway = None
+    clients: list[Client] = []
+    t0 = time.monotonic()
+    try:
+        why = cls.available()
+        if why:
+            raise stack.StackError(why)
+        server = cls(base / "server", users, log_level)
+        logs += server.logs()
+        if kind == "prosody":
+            await asyncio.to_thread(server.register_users)
+            await asyncio.to_thread(server.start)
+        else:
+            await asyncio.to_thread(server.start)
+            await asyncio.to_thread(server.register_users)
+        mock = await asyncio.to_thread(stack.Mock, base / "mock", bins["mock"])
+        logs.append(mock.log)
+        gateway = await asyncio.to_thread(stack.Gateway, base / "gateway", bins["gateway"], server, mock)
+        logs.append(gateway.log)
+        await asyncio.to_thread(gateway.start)
+        await asyncio.to_thread(mock.point_webhooks, gateway.webhook_url)
+        await asyncio.to_thread(gateway.wait_online, 30)
+        alice = Client("alice@localhost", users["alice@localhost"], "127.0.0.1", server.c2s_port)
+        bob = Client("bob@localhost", users["bob@localhost"], "127.0.0.1", server.c2s_port)
+        clients = [alice, bob]
+        for c in clients:
+            await c.start()
+    except Exception as e:  # noqa: BLE001 - reported as the setup line
+        results.add(kind, "setup", "FAIL", time.monotonic() - t0, one_line(e))
+        if not isinstance(e, (AssertionError, stack.StackError)):
+            traceback.print_exc()
+        await teardown(clients, gateway, mock, server)
+        return logs
+    results.add(kind, "setup", "ok", time.monotonic() - t0,
+                f"{kind} {server.version()}, c2s :{server.c2s_port}, component :{server.component_port}")
+
+    ctx = Ctx(server, mock, gateway, alice, bob)
+    for name, fn, servers in ALL:
+        if only and not any(o in name for o in only):
+            continue
+        if servers is not None and kind not in servers:
+            continue
+        t = time.monotonic()
+        try:
+            note = await asyncio.wait_for(fn(ctx), SCENARIO_TIMEOUT)
+            results.add(kind, name, "PASS", time.monotonic() - t, note or "")
+        except asyncio.TimeoutError:
+            results.add(kind, name, "FAIL", time.monotonic() - t, f"scenario timed out ({SCENARIO_TIMEOUT:.0f} s)")
+        except Exception as e:  # noqa: BLE001 - one line per scenario
+            results.add(kind, name, "FAIL", time.monotonic() - t, one_line(e))
+            if not isinstance(e, (AssertionError, IqError, IqTimeout)):
+                traceback.print_exc()
+        # Whatever a scenario did, the next one starts with both users and the gateway online.
+        try:
+            if server.proc is None or not server.proc.alive():
+                await asyncio.to_thread(server.start)
+            for c in clients:
+                if not c.online:
+                    await c.stop()
+                    await c.start()
+            await asyncio.to_thread(gateway.wait_online, 60)
+        except Exception as e:  # noqa: BLE001
+            results.add(kind, "recover", "FAIL", 0.0, one_line(e))
+            break
+    t = time.monotonic()
+    await teardown(clients, gateway, mock, server)
+    results.add(kind, "teardown", "ok", time.monotonic() - t)
+    return logs
+
+
+async def teardown(clients, gateway, mock, server):
+    for c in clients:
+        try:
+            await asyncio.wait_for(c.stop(), 10)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    for part in (gateway, mock, server):
+        if part is not None:
+            try:
+                await asyncio.to_thread(part.stop)
+            except Exception as e:  # noqa: BLE001
+                print(f"stopping {type(part).__name__}: {one_line(e)}", file=sys.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("servers", nargs="*", default=["prosody", "ejabberd"], choices=["prosody", "ejabberd"],
+                    help="servers to run against (default: both)")
+    ap.add_argument("-k", dest="only", action="append", default=[], help="only scenarios whose name contains this")
+    ap.add_argument("--workdir", help="where configs, state and logs go (default: a new temporary directory)")
+    args = ap.parse_args()
+
+    repo = stack.REPO
+    bins = {
+        "gateway": Path(os.environ.get("INTEROP_GATEWAY_BIN", repo / "target/debug/voipms-xmpp")),
+        "mock": Path(os.environ.get("INTEROP_MOCK_BIN", repo / "target/debug/mock-voipms")),
+    }
+    for b in bins.values():
+        if not os.access(b, os.X_OK):
+            print(f"interop: {b} missing: cargo build -p voipms-xmpp -p mock-voipms", file=sys.stderr)
+            return 2
+    root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="voipms-interop-"))
+    root.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=root / "clients.log", level=logging.DEBUG if os.environ.get("INTEROP_DEBUG") else
+                        logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_level = "debug" if os.environ.get("INTEROP_DEBUG") else "info"
+    print(f"interop: work directory {root}", flush=True)
+
+    results = Results()
+    shown: dict[str, list[Path]] = {}
+    t0 = time.monotonic()
+    for kind in dict.fromkeys(args.servers):
+        shown[kind] = asyncio.run(run_server(kind, root, bins, args.only, results, log_level))
+    for kind in sorted(results.failed_servers()):
+        for path in shown.get(kind, []) + [root / "clients.log"]:
+            if path.exists():
+                print(f"\n---- {kind}: last lines of {path} ----")
+                print(stack.log_tail(path, 40))
+    passed, failed = results.count("PASS"), results.count("FAIL")
+    print(f"\ninterop: logs in {root}; {time.monotonic() - t0:.1f} s")
+    print(f"interop: {passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
