@@ -135,6 +135,69 @@ async def run_server(kind: str, root: Path, bins: dict[str, Path], only: list[st
     return logs
 
 
+async def run_demo(root: Path, results: Results) -> list[Path]:
+    """docs/demo/run as a newcomer uses it: start it, log in as it says, run the curl commands
+    it prints (an SMS in, the calls the gateway made), write to the contact it names, stop it
+    with SIGINT as Ctrl-C would, and check that it stopped everything."""
+    import re
+    import signal
+    import subprocess
+
+    d = root / "demo"
+    d.mkdir(parents=True, exist_ok=True)
+    out = d / "demo.out"
+    c2s, comp = stack.free_port(), stack.free_port()
+    t = time.monotonic()
+    demo = stack.Proc("docs/demo/run", [str(stack.REPO / "docs/demo/run")], out,
+                      env={"DEMO_C2S_PORT": str(c2s), "DEMO_COMPONENT_PORT": str(comp),
+                           "DEMO_DIR": str(d / "run"), "DEMO_NO_BUILD": "1"})
+    logs = [out, d / "run" / "gateway.log", d / "run" / "prosody" / "prosody.log", d / "run" / "mock.log"]
+    client = None
+    try:
+        def ready():
+            demo.check_alive()
+            return "demo: ready" in out.read_text()
+        await asyncio.to_thread(stack.wait_until, "the demo to say 'demo: ready'", ready, 60)
+        text = out.read_text()
+        m = re.search(r"server 127\.0\.0\.1, port (\d+), user (\S+), password (\S+)", text)
+        assert m, "the demo does not print how to log in"
+        port, user, password = int(m.group(1)), m.group(2), m.group(3)
+        assert port == c2s, f"the demo says port {port}, DEMO_C2S_PORT was {c2s}"
+        curls = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("curl ")]
+        inbound = next(c for c in curls if "_mock/inbound" in c and "Hello from the phone" in c)
+        calls = next(c for c in curls if "_mock/calls" in c)
+        contact_jid = re.search(r"^\s+(\+1\d{10}@\S+)$", text, re.M).group(1)
+        client = Client(user, password, "127.0.0.1", port, resource="demo-check")
+        await client.start()
+        r = await asyncio.to_thread(subprocess.run, ["bash", "-c", inbound], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and '"acked":true' in r.stdout.replace(" ", ""), f"the printed inbound curl: {r.stdout[:300]}"
+        msg = await client.wait_for("message", lambda m: m["body"] == "Hello from the phone", what="the demo SMS")
+        assert msg["from"].bare == contact_jid, f"the SMS came from {msg['from']}, the demo names {contact_jid}"
+        reply = f"demo reply {os.getpid()}"
+        client.send_chat(contact_jid, reply)
+
+        def sent():
+            r = subprocess.run(["bash", "-c", calls], capture_output=True, text=True, timeout=30)
+            return reply in r.stdout
+        await asyncio.to_thread(stack.wait_until, "the reply in the printed calls curl", sent, 15)
+        await client.stop()
+        client = None
+        os.kill(demo.pid, signal.SIGINT)
+        code = await asyncio.to_thread(demo.wait_exit, 30)
+        assert code == 0, f"after SIGINT the demo exited with {code}"
+        assert "demo: stopped" in out.read_text(), "the demo did not say it stopped"
+        for p in (c2s, comp):
+            assert not stack.port_open(p), f"port {p} is still open after the demo stopped"
+        results.add("demo", "docs/demo/run", "PASS", time.monotonic() - t, "login, SMS in, reply out, Ctrl-C")
+    except Exception as e:  # noqa: BLE001
+        results.add("demo", "docs/demo/run", "FAIL", time.monotonic() - t, one_line(e))
+    finally:
+        if client:
+            await client.stop()
+        demo.stop(signal.SIGTERM, 20)
+    return logs
+
+
 async def teardown(clients, gateway, mock, server):
     for c in clients:
         try:
@@ -151,8 +214,9 @@ async def teardown(clients, gateway, mock, server):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("servers", nargs="*", default=["prosody", "ejabberd"], choices=["prosody", "ejabberd"],
-                    help="servers to run against (default: both)")
+    ap.add_argument("servers", nargs="*", default=["prosody", "ejabberd", "demo"],
+                    choices=["prosody", "ejabberd", "demo"],
+                    help="servers to run against, and/or 'demo' to check docs/demo/run (default: all three)")
     ap.add_argument("-k", dest="only", action="append", default=[], help="only scenarios whose name contains this")
     ap.add_argument("--workdir", help="where configs, state and logs go (default: a new temporary directory)")
     args = ap.parse_args()
@@ -177,7 +241,10 @@ def main() -> int:
     shown: dict[str, list[Path]] = {}
     t0 = time.monotonic()
     for kind in dict.fromkeys(args.servers):
-        shown[kind] = asyncio.run(run_server(kind, root, bins, args.only, results, log_level))
+        if kind == "demo":
+            shown[kind] = asyncio.run(run_demo(root, results))
+        else:
+            shown[kind] = asyncio.run(run_server(kind, root, bins, args.only, results, log_level))
     for kind in sorted(results.failed_servers()):
         for path in shown.get(kind, []) + [root / "clients.log"]:
             if path.exists():
