@@ -234,6 +234,8 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=root / "clients.log", level=logging.DEBUG if os.environ.get("INTEROP_DEBUG") else
                         logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not os.environ.get("INTEROP_DEBUG"):
+        logging.getLogger("slixmpp").setLevel(logging.WARNING)
     log_level = "debug" if os.environ.get("INTEROP_DEBUG") else "info"
     print(f"interop: work directory {root}", flush=True)
 

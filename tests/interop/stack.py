@@ -200,6 +200,7 @@ class Prosody(XmppServer):
     def __init__(self, workdir: Path, users: dict[str, str], log_level: str = "info"):
         super().__init__(workdir, users, log_level)
         (self.dir / "data").mkdir(exist_ok=True)
+        (self.dir / "certs").mkdir(exist_ok=True)   # none needed; an absent directory is logged as an error
         self.config = self.dir / "prosody.cfg.lua"
         render(HERE / "prosody.cfg.lua", self.config, {
             "DIR": self.dir, "C2S_PORT": self.c2s_port, "COMPONENT_PORT": self.component_port,
