@@ -58,6 +58,28 @@ def one_line(e: BaseException) -> str:
     return " ".join(text.split())[:600]
 
 
+def check_docs(results: Results):
+    """docs/xmpp-servers.md shows the test servers' configs verbatim: each fenced block after a
+    `<!-- file: PATH -->` line must equal that file, and every template must be shown."""
+    import re
+
+    t = time.monotonic()
+    doc = stack.REPO / "docs/xmpp-servers.md"
+    text = doc.read_text()
+    blocks = dict(re.findall(r"^<!-- file: (\S+) -->\n```[a-z]*\n(.*?)^```$", text, re.M | re.S))
+    problems = []
+    for name in ("prosody.cfg.lua", "ejabberd.yml", "ejabberdctl.cfg"):
+        rel = f"tests/interop/{name}"
+        if rel not in blocks:
+            problems.append(f"{rel} is not shown")
+        elif blocks[rel] != (stack.HERE / name).read_text():
+            problems.append(f"the copy of {rel} differs from the file")
+    if problems:
+        results.add("docs", "xmpp-servers.md", "FAIL", time.monotonic() - t, "; ".join(problems))
+    else:
+        results.add("docs", "xmpp-servers.md", "PASS", time.monotonic() - t, "shows the configs as they are")
+
+
 async def run_server(kind: str, root: Path, bins: dict[str, Path], only: list[str], results: Results,
                      log_level: str) -> list[Path]:
     """One server's run; returns the log files to show if something failed."""
@@ -242,6 +264,7 @@ def main() -> int:
     results = Results()
     shown: dict[str, list[Path]] = {}
     t0 = time.monotonic()
+    check_docs(results)
     for kind in dict.fromkeys(args.servers):
         if kind == "demo":
             shown[kind] = asyncio.run(run_demo(root, results))
