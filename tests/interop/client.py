@@ -88,9 +88,11 @@ class Client(slixmpp.ClientXMPP):
             await self.disconnect(wait=2.0)
 
     async def wait_disconnected(self, timeout: float = 30.0):
-        if self.transport is None and not self.online:
+        """Wait until this session has ended (at once if it already has)."""
+        mark = self.mark()
+        if not self.online:
             return
-        await self.wait_for("disconnected", lambda _: True, timeout, since=0, what="the connection to drop")
+        await self.wait_for("disconnected", lambda _: True, timeout, since=mark, what="the connection to drop")
 
     # -- events -----------------------------------------------------------------------------
 

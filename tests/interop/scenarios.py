@@ -430,6 +430,10 @@ async def reconnect(ctx: Ctx):
     connects1 = (await asyncio.to_thread(ctx.gateway.metrics)).get("voipms_xmpp_xmpp_connects_total", 0)
     assert connects1 > connects0, f"xmpp_connects_total {connects0} → {connects1}"
     await no_stale_route(ctx, n)
+    # At least once is the contract (xmpp.md §4: no stream management on a component stream);
+    # duplicates are reported, not failed.
+    dups = sum(len(ctx.alice.find("message", lambda m, t=t: m["body"] == t, mark)) - 1 for t in posted)
+    return f"{len(posted)} SMS in, {up_from - down_from} between the stop and the reconnect, {dups} duplicate(s)"
 
 
 async def no_stale_route(ctx: Ctx, n: str):
@@ -458,8 +462,12 @@ async def ejabberd_restart_command(ctx: Ctx):
     n = nonce()
     await asyncio.to_thread(ctx.server.soft_restart)
     for c in ctx.clients():
+        # The restart ends the clients' sessions too; reconnect them once they noticed.
+        try:
+            await c.wait_disconnected(10)
+        except WaitTimeout:
+            pass
         if not c.online:
-            await c.wait_disconnected()
             await c.start()
     await asyncio.to_thread(ctx.gateway.wait_online, 60)
     await asyncio.to_thread(stack.wait_until, "ejabberd to route the component again",
