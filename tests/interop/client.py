@@ -182,11 +182,28 @@ def caps_element(presence):
 
 
 def caps_verification_string(info) -> str:
-    """XEP-0115 §5.1 for a disco#info answer without extended forms (S = identities, then
-    features, each sorted, each followed by '<')."""
-    ids = sorted(f"{c}/{t}/{lang or ''}/{name or ''}" for c, t, lang, name in info["identities"])
-    feats = sorted(set(info["features"]))
-    return "".join(f"{x}<" for x in ids) + "".join(f"{x}<" for x in feats)
+    """XEP-0115 §5.1/§5.4 from a disco#info answer's <query/>: identities, then features, each
+    sorted and followed by '<', then extended forms (XEP-0128) by FORM_TYPE, their fields sorted
+    by var, each field's values sorted."""
+    q = info.xml
+    ns, xd = NS_DISCO_INFO, "jabber:x:data"
+    lang_attr = "{http://www.w3.org/XML/1998/namespace}lang"
+    ids = sorted(f"{i.get('category', '')}/{i.get('type', '')}/{i.get(lang_attr, '')}/{i.get('name', '')}"
+                 for i in q.findall(f"{{{ns}}}identity"))
+    feats = sorted({f.get("var", "") for f in q.findall(f"{{{ns}}}feature")})
+    s = "".join(f"{x}<" for x in ids) + "".join(f"{x}<" for x in feats)
+    forms = []
+    for x in q.findall(f"{{{xd}}}x"):
+        fields = {f.get("var"): sorted(v.text or "" for v in f.findall(f"{{{xd}}}value"))
+                  for f in x.findall(f"{{{xd}}}field")}
+        ftype = fields.pop("FORM_TYPE", None)
+        if ftype:
+            forms.append((ftype[0], fields))
+    for ftype, fields in sorted(forms, key=lambda f: f[0]):
+        s += f"{ftype}<"
+        for var in sorted(fields):
+            s += f"{var}<" + "".join(f"{v}<" for v in fields[var])
+    return s
 
 
 def caps_hash(info, algo: str = "sha-1") -> str:

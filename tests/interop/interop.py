@@ -20,6 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
+import selftest
 import stack
 from client import Client, IqError, IqTimeout
 from scenarios import ALL, Ctx
@@ -33,7 +34,7 @@ class Results:
 
     def add(self, server: str, name: str, result: str, secs: float, detail: str = ""):
         self.rows.append((server, name, result, secs, detail))
-        line = f"{server:<9} {name:<28} {result:<4} {secs:6.2f} s"
+        line = f"{server:<9} {name:<30} {result:<4} {secs:6.2f} s"
         if detail:
             line += f"  {detail}"
         print(line, flush=True)
@@ -265,6 +266,12 @@ def main() -> int:
     shown: dict[str, list[Path]] = {}
     t0 = time.monotonic()
     check_docs(results)
+    t = time.monotonic()
+    try:
+        selftest.run()
+        results.add("selftest", "caps hash (XEP-0115 examples)", "PASS", time.monotonic() - t)
+    except AssertionError as e:
+        results.add("selftest", "caps hash (XEP-0115 examples)", "FAIL", time.monotonic() - t, one_line(e))
     for kind in dict.fromkeys(args.servers):
         if kind == "demo":
             shown[kind] = asyncio.run(run_demo(root, results))
