@@ -3,6 +3,7 @@
 //! (`core::delivery`).
 
 use super::*;
+use crate::core::time::parse_eastern;
 
 impl Gateway {
     /// The server answered a message with an error: if it is a delivery of ours, deliver it
@@ -50,9 +51,15 @@ impl Gateway {
         let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
         for progress in progress {
             match progress {
-                Progress::Seen(row) => {
-                    let _ = self.seen.claim_linked(&id_key(row.mms, &row.id), now.wall_ms)
-                        || self.seen.claim_linked(&id_key(!row.mms, &row.id), now.wall_ms);
+                Progress::Seen { did, row } => {
+                    let (Some(from), Some(at)) = (Sender::parse(&row.contact), parse_eastern(&row.date)) else {
+                        continue;
+                    };
+                    let (from, at_ms) = (from.localpart(), (at.max(0) as u64) * 1000);
+                    let mut claim = |mms| {
+                        self.seen.claim_linked(&id_key(mms, &row.id), &from, did.ten_digits(), &row.message, at_ms)
+                    };
+                    let _ = claim(row.mms) || claim(!row.mms);
                 }
                 Progress::Found(found) => self.backfill_found(now, found),
                 Progress::Done { complete, until_ms } => {
