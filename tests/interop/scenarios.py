@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from client import (NS_DISCO_INFO, NS_GATEWAY, Client, IqError, WaitTimeout, addresses, caps_element, caps_hash,
+from client import (NS_GATEWAY, Client, IqError, WaitTimeout, addresses, caps_element, caps_hash,
                     describe)
 import stack
 from stack import DOMAIN, USERS, http
