@@ -42,7 +42,7 @@ pub enum Event {
         /// Connection number.
         conn: u64,
         /// Bytes to write.
-        writer: Sender<Vec<u8>>,
+        writer: xmpp_conn::Writer,
     },
     /// Connection `conn` could not be made.
     XmppConnectFailed {
@@ -348,7 +348,7 @@ struct Shell {
     conn_task: Option<smol::Task<()>>,
     /// Closed connections still flushing (each bounded by `CLOSE_FLUSH`).
     closing: Vec<smol::Task<()>>,
-    writer: Option<Sender<Vec<u8>>>,
+    writer: Option<xmpp_conn::Writer>,
     replies: HashMap<u64, Sender<WebhookReply>>,
     next_token: u64,
     spool: std::sync::mpsc::Sender<Vec<Op>>,
@@ -482,8 +482,21 @@ impl Shell {
                         Some(self.ex.spawn(xmpp_conn::run(self.next_conn, self.server.clone(), self.events.clone())));
                 }
                 Action::XmppWrite(xml) => {
-                    if let Some(w) = &self.writer {
-                        let _ = w.try_send(xml.into_bytes());
+                    if let (Some(w), Some(conn)) = (&self.writer, self.conn)
+                        && w.send(xml.into_bytes()).is_err()
+                    {
+                        // The server stopped reading: this stream is dead. Nothing more is
+                        // written to it; the loop hears it closed and reconnects, and what was
+                        // not confirmed goes out again on the next stream.
+                        self.writer = None;
+                        if let Some(task) = self.conn_task.take() {
+                            drop(task);
+                        }
+                        let reason = format!(
+                            "the XMPP server stopped reading ({} MiB waiting to be written)",
+                            xmpp_conn::MAX_QUEUED_BYTES >> 20
+                        );
+                        let _ = self.events.try_send(Event::XmppClosed { conn, reason });
                     }
                 }
                 Action::XmppClose => {
