@@ -21,10 +21,12 @@
 }:
 {
   # The daemon sends READY=1 once the spool is open and the webhook port bound, and WATCHDOG=1
-  # from its event loop; a loop stuck for a minute is killed and restarted.
+  # from its event loop; a loop stuck for three minutes is killed and restarted. 180 s: the
+  # daemon feeds the watchdog at half of it, early when it is awake anyway, so with the
+  # default 60 s keepalive an idle gateway never wakes just for it.
   Type = "notify";
   NotifyAccess = "main";
-  WatchdogSec = "60s";
+  WatchdogSec = "180s";
   Restart = "on-failure";
   RestartSec = "5s";
 

@@ -42,7 +42,7 @@ pub enum Event {
         /// Connection number.
         conn: u64,
         /// Bytes to write.
-        writer: Sender<Vec<u8>>,
+        writer: xmpp_conn::Writer,
     },
     /// Connection `conn` could not be made.
     XmppConnectFailed {
@@ -316,9 +316,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
         stopped: false,
         notifier: Notifier::from_env(),
         online: false,
+        next_watchdog: None,
+        hard_stop: None,
     };
+    shell.run_loop(&mut gateway, &events_rx);
     smol::block_on(ex.run(async {
-        shell.run(&mut gateway, events_rx).await;
         // Let the last stanzas and </stream:stream> reach the server.
         if let Some(task) = shell.conn_task.take() {
             smol::future::or(task, async {
@@ -348,7 +350,7 @@ struct Shell {
     conn_task: Option<smol::Task<()>>,
     /// Closed connections still flushing (each bounded by `CLOSE_FLUSH`).
     closing: Vec<smol::Task<()>>,
-    writer: Option<Sender<Vec<u8>>>,
+    writer: Option<xmpp_conn::Writer>,
     replies: HashMap<u64, Sender<WebhookReply>>,
     next_token: u64,
     spool: std::sync::mpsc::Sender<Vec<Op>>,
@@ -359,32 +361,103 @@ struct Shell {
     notifier: Notifier,
     /// Whether the XMPP stream was up after the last event (for `STATUS=`).
     online: bool,
+    /// When `WATCHDOG=1` is due.
+    next_watchdog: Option<Instant>,
+    /// After SIGTERM: when to stop waiting for in-flight work.
+    hard_stop: Option<Instant>,
+}
+
+/// How the loop waits. Busy: inside `async_io::block_on`, which polls the sockets on this
+/// thread, the fastest under load. Quiet: inside a plain `block_on`, leaving the sockets to
+/// async-io's own thread; slower per event, but when this thread wakes async-io's thread does
+/// not spin (in Busy it wakes about ten times after each of ours), so an idle gateway lets the
+/// CPU sleep (issue 9: a few wakeups a minute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    Busy,
+    Quiet,
+}
+
+/// Events this close together make the loop Busy.
+const BUSY_EVENTS: u32 = 8;
+const BUSY_WITHIN: Duration = Duration::from_millis(100);
+/// This long without an event makes it Quiet again.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
+
+/// Why [`Shell::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// Shutdown is complete.
+    Stopped,
+    /// Continue at this pace.
+    Switch(Pace),
 }
 
 impl Shell {
-    async fn run(&mut self, gateway: &mut Gateway, events: Receiver<Event>) {
+    /// Start the gateway, then run the loop until it stops, switching pace with the load.
+    fn run_loop(&mut self, gateway: &mut Gateway, events: &Receiver<Event>) {
+        let ex = self.ex.clone();
+        let mut pace = Pace::Busy;
         gateway.start(now());
         self.execute(gateway);
         // The spool is open and the webhook port bound (both before the loop).
         self.notifier.ready("serving webhooks; connecting to the XMPP server");
+        self.next_watchdog = self.notifier.watchdog_every().map(|every| Instant::now() + every);
+        loop {
+            let ran = match pace {
+                Pace::Busy => smol::block_on(ex.run(self.run(gateway, events, pace))),
+                Pace::Quiet => smol::future::block_on(ex.run(self.run(gateway, events, pace))),
+            };
+            match ran {
+                Ran::Stopped => return,
+                Ran::Switch(p) => pace = p,
+            }
+        }
+    }
+
+    /// Feed the gateway events until it stops or the pace should change.
+    async fn run(&mut self, gateway: &mut Gateway, events: &Receiver<Event>, pace: Pace) -> Ran {
         let watchdog_every = self.notifier.watchdog_every();
-        let mut next_watchdog = watchdog_every.map(|every| Instant::now() + every);
-        let mut hard_stop: Option<Instant> = None;
+        let (mut burst, mut burst_from, mut last_event) = (0u32, Instant::now(), Instant::now());
+        // One timer, moved only when the deadline moves: each new timer is a message to the
+        // reactor (and a wakeup of its thread when it is the one waiting).
+        let mut timer = Timer::never();
+        let mut armed: Option<Instant> = None;
         while !self.stopped {
-            let deadline = [gateway.poll_timeout(), hard_stop, next_watchdog].into_iter().flatten().min();
+            let quiet_check = (pace == Pace::Busy).then(|| last_event + QUIET_AFTER);
+            let deadline =
+                [gateway.poll_timeout(), self.hard_stop, self.next_watchdog, quiet_check].into_iter().flatten().min();
+            if deadline != armed {
+                match deadline {
+                    Some(at) => timer.set_at(at),
+                    None => timer = Timer::never(),
+                }
+                armed = deadline;
+            }
             let next = match deadline {
-                Some(at) => {
+                Some(_) => {
                     smol::future::or(async { events.recv().await.ok() }, async {
-                        Timer::at(at).await;
+                        (&mut timer).await;
                         None
                     })
                     .await
                 }
                 None => events.recv().await.ok(),
             };
+            if next.is_none() {
+                // The timer fired: it must be set again even for the same deadline.
+                armed = None;
+            }
+            let got_event = next.is_some();
             if let Some(event) = next {
-                if matches!(event, Event::Signal) && hard_stop.is_none() {
-                    hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
+                let t = Instant::now();
+                last_event = t;
+                if t.duration_since(burst_from) > BUSY_WITHIN {
+                    (burst, burst_from) = (0, t);
+                }
+                burst += 1;
+                if matches!(event, Event::Signal) && self.hard_stop.is_none() {
+                    self.hard_stop = Some(Instant::now() + SHUTDOWN_GRACE);
                     self.notifier.stopping();
                     // Stop intake first: no new webhook connections.
                     if let Some(task) = self.webhook_task.take() {
@@ -395,28 +468,37 @@ impl Shell {
             }
             // Checked after every event too: a steady stream of events must not starve the
             // timers (keepalive, reconnect, retries, the shutdown deadline).
-            if hard_stop.is_some_and(|t| Instant::now() >= t) {
+            if self.hard_stop.is_some_and(|t| Instant::now() >= t) {
                 logger::line(Level::Warn, "in-flight work did not finish in time; it stays spooled for the next start");
-                break;
+                return Ran::Stopped;
             }
             if gateway.poll_timeout().is_some_and(|t| Instant::now() >= t) {
                 gateway.handle_timeout(now());
             }
             self.execute(gateway);
-            // Fed from here, so that a loop that hangs stops feeding it.
-            if let (Some(at), Some(every)) = (next_watchdog, watchdog_every)
-                && Instant::now() >= at
+            // Fed from here, so that a loop that hangs stops feeding it. Fed early too when the
+            // loop is awake anyway (past half the interval), so that it rarely wakes for it.
+            if let (Some(at), Some(every)) = (self.next_watchdog, watchdog_every)
+                && Instant::now() + every / 2 >= at
             {
                 self.notifier.watchdog();
-                next_watchdog = Some(Instant::now() + every);
+                self.next_watchdog = Some(Instant::now() + every);
             }
             let stats = gateway.stats();
-            if stats.online != self.online && hard_stop.is_none() {
+            if stats.online != self.online && self.hard_stop.is_none() {
                 self.online = stats.online;
                 let xmpp = if stats.online { "connected to" } else { "waiting for" };
                 self.notifier.status(&format!("serving webhooks; {xmpp} the XMPP server"));
             }
+            match pace {
+                Pace::Quiet if burst >= BUSY_EVENTS => return Ran::Switch(Pace::Busy),
+                Pace::Busy if !got_event && Instant::now() >= last_event + QUIET_AFTER => {
+                    return Ran::Switch(Pace::Quiet);
+                }
+                _ => {}
+            }
         }
+        Ran::Stopped
     }
 
     fn event(&mut self, gateway: &mut Gateway, event: Event) {
@@ -482,8 +564,21 @@ impl Shell {
                         Some(self.ex.spawn(xmpp_conn::run(self.next_conn, self.server.clone(), self.events.clone())));
                 }
                 Action::XmppWrite(xml) => {
-                    if let Some(w) = &self.writer {
-                        let _ = w.try_send(xml.into_bytes());
+                    if let (Some(w), Some(conn)) = (&self.writer, self.conn)
+                        && w.send(xml.into_bytes()).is_err()
+                    {
+                        // The server stopped reading: this stream is dead. Nothing more is
+                        // written to it; the loop hears it closed and reconnects, and what was
+                        // not confirmed goes out again on the next stream.
+                        self.writer = None;
+                        if let Some(task) = self.conn_task.take() {
+                            drop(task);
+                        }
+                        let reason = format!(
+                            "the XMPP server stopped reading ({} MiB waiting to be written)",
+                            xmpp_conn::MAX_QUEUED_BYTES >> 20
+                        );
+                        let _ = self.events.try_send(Event::XmppClosed { conn, reason });
                     }
                 }
                 Action::XmppClose => {

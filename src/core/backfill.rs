@@ -55,7 +55,12 @@ pub struct Found {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// A row already delivered (seen by id): it claims its own fingerprint, nothing more.
-    Seen(Row),
+    Seen {
+        /// The DID it was sent to.
+        did: Nanp,
+        /// The row.
+        row: Row,
+    },
     /// A message to deliver (if not seen).
     Found(Found),
     /// The run is over; with `complete`, the cursor may move to `until_ms`.
@@ -185,7 +190,7 @@ impl Backfill {
                     // each claims its own webhook message's fingerprint before any unseen row
                     // could take it for an identical text.
                     let (known, new): (Vec<Row>, Vec<Row>) = safe.into_iter().partition(|row| seen(row));
-                    progress.extend(known.into_iter().map(Progress::Seen));
+                    progress.extend(known.into_iter().map(|row| Progress::Seen { did, row }));
                     for row in new {
                         let Some(at) = parse_eastern(&row.date) else {
                             continue;

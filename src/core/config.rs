@@ -19,7 +19,7 @@ pub const DEFAULT_API_URL: &str = "https://voip.ms/api/v1/rest.php";
 /// The webhook path the seed module used, so that a switch keeps the VoIP.ms setting.
 pub const DEFAULT_WEBHOOK_PATH: &str = "/voipms";
 /// Liveness ping interval: well inside Prosody's 14-minute read timeout, and with the answer
-/// deadline (half of it) a dead link is noticed within 90 seconds.
+/// deadline (the same minute) a dead link is noticed within two minutes.
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 60;
 /// Whole-request timeout for a VoIP.ms call.
 pub const DEFAULT_VOIPMS_TIMEOUT_SECS: u64 = 30;
@@ -71,7 +71,7 @@ pub struct XmppConfig {
     pub server: String,
     /// The XEP-0114 shared secret.
     pub secret: Secret,
-    /// How often the liveness ping is sent; it must be answered within half of this.
+    /// How often the liveness ping is sent; it must be answered within this (at most 60 s).
     pub keepalive: Duration,
     /// Where the liveness ping goes: the XMPP server's own domain (`xmpp.ping_to`, by default
     /// the domain the component lives under). Never a user's domain, which may be remote: its

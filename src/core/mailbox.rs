@@ -8,6 +8,11 @@
 //! first, every unconfirmed item is written again on the next stream: a duplicate is possible,
 //! a loss is not.
 //!
+//! Flow control: at most [`WINDOW_BYTES`] are written and not yet confirmed on a stream; the
+//! rest waits for the next ping answer. A backlog (after an outage) then goes out at the pace
+//! the server reads, and never piles up in the gateway's write queue, which drops a stream that
+//! stops reading (`xmpp_conn::MAX_QUEUED_BYTES`).
+//!
 //! A bounce that comes late (a minute after acceptance, or from an earlier run) goes to the full
 //! JID that sent the message *and*, as a chat notice naming the message, to the user's bare JID:
 //! servers drop errors for departed resources but store chats offline.
@@ -23,11 +28,17 @@ use std::collections::BTreeMap;
 
 /// Delivered later than this after acceptance, a message carries an XEP-0203 delay stamp.
 const DELAY_STAMP_AFTER_MS: u64 = 5_000;
+/// Stanza bytes written and not yet confirmed by a ping answer, at most. One ping round trip
+/// on a local server is well under a millisecond, so this is no limit on speed; it is a quarter
+/// of the write queue's bound, so that a backlog never looks like a server that stopped reading.
+pub const WINDOW_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug)]
 struct Item {
     record: Record,
     written: bool,
+    /// Bytes of its stanzas on the current stream, while written and unconfirmed.
+    bytes: usize,
     /// Could not go out at once (came from the spool at start, or waited for the stream):
     /// always stamped.
     delayed: bool,
@@ -41,6 +52,10 @@ pub struct Mailbox {
     unpinged: Vec<u64>,
     /// The ping in flight and the items it will confirm.
     confirming: Option<(u64, Vec<u64>)>,
+    /// Bytes written on this stream and not yet confirmed ([`WINDOW_BYTES`] at most).
+    in_flight: usize,
+    /// No unwritten item has a lower sequence number (where `flush` starts looking).
+    unwritten_from: u64,
 }
 
 impl Mailbox {
@@ -48,7 +63,8 @@ impl Mailbox {
     /// already waited (replayed from the spool); one added while the stream is down becomes
     /// delayed when it is written later.
     pub fn add(&mut self, record: Record, delayed: bool) {
-        self.items.insert(record.seq, Item { record, written: false, delayed });
+        self.unwritten_from = self.unwritten_from.min(record.seq);
+        self.items.insert(record.seq, Item { record, written: false, bytes: 0, delayed });
     }
 
     /// When the oldest item was accepted (wall ms), if there is one.
@@ -71,7 +87,8 @@ impl Mailbox {
         self.confirming.is_some() || !self.unpinged.is_empty()
     }
 
-    /// Write every unwritten item (when online), in order, and make sure a ping covers them.
+    /// Write unwritten items (when online), in order, as far as the window allows, and make
+    /// sure a ping covers them.
     pub fn flush(&mut self, now: Now, session: &mut Session, out: &mut Outbox) {
         if !session.is_online() {
             for item in self.items.values_mut() {
@@ -80,16 +97,24 @@ impl Mailbox {
             return;
         }
         let domain = session.domain().to_string();
-        for (seq, item) in self.items.iter_mut() {
+        let mut next = None;
+        for (seq, item) in self.items.range_mut(self.unwritten_from..) {
             if item.written {
                 continue;
             }
+            if self.in_flight >= WINDOW_BYTES {
+                next = Some(*seq);
+                break;
+            }
             for xml in stanzas(&item.record, &domain, now, item.delayed) {
+                item.bytes += xml.len();
                 session.send(xml, out);
             }
+            self.in_flight += item.bytes;
             item.written = true;
             self.unpinged.push(*seq);
         }
+        self.unwritten_from = next.unwrap_or(u64::MAX);
         self.ping_if_needed(now, session, out);
     }
 
@@ -110,6 +135,7 @@ impl Mailbox {
             if p == n {
                 for seq in seqs {
                     if let Some(item) = self.items.remove(&seq) {
+                        self.in_flight = self.in_flight.saturating_sub(item.bytes);
                         out.push_back(Action::SpoolRemove(item.record.id.clone()));
                         done.push(item.record);
                     }
@@ -118,7 +144,8 @@ impl Mailbox {
                 self.confirming = Some((p, seqs));
             }
         }
-        self.ping_if_needed(now, session, out);
+        // Room in the window again: what waited goes out now.
+        self.flush(now, session, out);
         done
     }
 
@@ -135,17 +162,24 @@ impl Mailbox {
         if let Some((_, seqs)) = self.confirming.as_mut() {
             seqs.retain(|s| *s != seq);
         }
-        self.items.remove(&seq).map(|i| i.record)
+        let item = self.items.remove(&seq)?;
+        if item.written {
+            self.in_flight = self.in_flight.saturating_sub(item.bytes);
+        }
+        Some(item.record)
     }
 
     /// The stream is gone: nothing written on it counts, and everything owed now waits.
     pub fn offline(&mut self) {
         for item in self.items.values_mut() {
             item.written = false;
+            item.bytes = 0;
             item.delayed = true;
         }
         self.unpinged.clear();
         self.confirming = None;
+        self.in_flight = 0;
+        self.unwritten_from = 0;
     }
 }
 

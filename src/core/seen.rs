@@ -12,6 +12,13 @@
 //! [`KEEP_MS`]. The shell appends new lines to `state_dir/seen.log` and compacts it when the core
 //! asks; `cursor` and `quota` lines hold the backfill cursor and the closed-until time of the
 //! daily quota. No I/O here.
+//!
+//! Memory: a key is held as 64 bits of its SHA-1 with a 32-bit time and a 32-bit tag (16 bytes a
+//! slot): a received message costs two slots (its id and its fingerprint, which carries the
+//! link and the claim in its tag), about 45 bytes with the table's spare room. A false match
+//! needs two of the keys of 35 days to share 64 bits (about 10^-8 at a million keys). The log
+//! holds the same: `#HASH<TAB>MS<TAB>TAG` lines; lines of older logs (the keys themselves,
+//! `link:` and `claimed:` keys) are read as well.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -22,19 +29,29 @@ pub const KEEP_MS: u64 = 35 * 24 * 3600 * 1000;
 /// A backfilled row matches a webhook whose arrival is this close to the row's date.
 pub const MATCH_WINDOW_MINUTES: u64 = 10;
 
+/// A fingerprint claimed by a backfilled row (in a slot's tag).
+const CLAIMED: u32 = 1 << 31;
+
+/// What is held for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    /// When it was seen, Unix seconds.
+    at: u32,
+    /// For a fingerprint: [`CLAIMED`], and in the other 31 bits the [`owner`] of the webhook
+    /// id that brought it (0: none).
+    tag: u32,
+}
+
 /// The set of seen keys.
 #[derive(Debug, Default)]
 pub struct Seen {
-    keys: HashMap<String, u64>,
+    keys: HashMap<u64, Slot>,
     cursor_ms: Option<u64>,
     quota_until_ms: Option<u64>,
     /// Lines not yet handed to the shell.
     pending: String,
     /// Lines in the log (to decide when to compact it).
     log_lines: usize,
-    /// A webhook message's id key → its fingerprint keys (from the `link:` keys): one per
-    /// user it reached (a group MMS reaches every mapped user among its recipients).
-    links: HashMap<String, Vec<String>>,
 }
 
 /// The key of a received message's VoIP.ms id.
@@ -47,18 +64,23 @@ pub fn sent_key(id: &str) -> String {
     format!("sent:{id}")
 }
 
-/// The key that joins a webhook message's id key to its fingerprint key. `>` appears in
-/// neither (ids are letters, digits and `-_.:`), so the key splits back unambiguously; a log
-/// written before links existed simply has none, and older versions read these lines as plain
-/// keys that nothing asks for.
-fn link_key(id_key: &str, fingerprint: &str) -> String {
-    format!("{LINK_PREFIX}{id_key}>{fingerprint}")
+/// Prefixes of older logs' link and claim keys (`link:ID-KEY>FINGERPRINT`, `claimed:FINGERPRINT`).
+const LINK_PREFIX: &str = "link:";
+const CLAIMED_PREFIX: &str = "claimed:";
+
+/// 64 bits of a key's SHA-1: stable across versions and platforms, as the log needs, and no
+/// peer can choose a text whose key collides with another's.
+fn hash(key: &str) -> u64 {
+    let d = crate::core::xmpp::sha1::sha1(key.as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
-/// The prefix of [`link_key`]s.
-const LINK_PREFIX: &str = "link:";
+/// The 31-bit tag of the id key that brought a fingerprint (never 0).
+fn owner(id_key: &str) -> u32 {
+    ((hash(id_key) >> 33) as u32).max(1)
+}
 
-/// FNV-1a, 64 bits: stable across versions and platforms (unlike std's hasher).
+/// FNV-1a, 64 bits, of a message's sender, DID and text (the fingerprint's middle part).
 fn fnv1a(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
@@ -75,48 +97,70 @@ fn fingerprint_base(from: &str, did: &str, text: &str, minute: u64) -> String {
     format!("fp:{:016x}:{minute}", fnv1a(&[from, did, text]))
 }
 
+fn secs(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
 impl Seen {
     /// Read the log written by earlier runs, dropping what has expired. Unreadable lines are
     /// skipped (a half-written last line after a crash).
     pub fn load(text: &str, now_ms: u64) -> Seen {
         let mut seen = Seen::default();
         for line in text.lines() {
-            let Some((key, at)) = line.split_once('\t') else {
+            let mut fields = line.split('\t');
+            let (Some(key), Some(at)) = (fields.next(), fields.next()) else {
                 continue;
             };
             let Ok(at) = at.parse::<u64>() else { continue };
+            let tag = fields.next().map(str::parse::<u32>);
+            seen.log_lines += 1;
             match key {
                 "cursor" => seen.cursor_ms = Some(seen.cursor_ms.map_or(at, |c| c.max(at))),
                 "quota" => seen.quota_until_ms = (at > 0).then_some(at),
                 "" => {}
-                _ if now_ms.saturating_sub(at) < KEEP_MS => {
-                    if let Some((id, fingerprint)) = key.strip_prefix(LINK_PREFIX).and_then(|l| l.split_once('>')) {
-                        seen.add_link(id, fingerprint);
+                _ if now_ms.saturating_sub(at) >= KEEP_MS => {}
+                _ => {
+                    if let Some(hex) = key.strip_prefix('#') {
+                        // This version's line: the whole state of one slot.
+                        let (Ok(h), Some(Ok(tag))) = (u64::from_str_radix(hex, 16), tag) else { continue };
+                        seen.keys.insert(h, Slot { at: secs(at), tag });
+                    } else if let Some((id, fingerprint)) =
+                        key.strip_prefix(LINK_PREFIX).and_then(|l| l.split_once('>'))
+                    {
+                        let slot = seen.keys.entry(hash(fingerprint)).or_insert(Slot { at: secs(at), tag: 0 });
+                        slot.tag = (slot.tag & CLAIMED) | owner(id);
+                    } else if let Some(fingerprint) = key.strip_prefix(CLAIMED_PREFIX) {
+                        seen.keys.entry(hash(fingerprint)).or_insert(Slot { at: secs(at), tag: 0 }).tag |= CLAIMED;
+                    } else {
+                        let slot = seen.keys.entry(hash(key)).or_insert(Slot { at: 0, tag: 0 });
+                        slot.at = slot.at.max(secs(at));
                     }
-                    seen.keys.insert(key.to_string(), at);
                 }
-                _ => {}
             }
-            seen.log_lines += 1;
         }
         seen
     }
 
     /// Whether `key` was seen.
     pub fn contains(&self, key: &str) -> bool {
-        self.keys.contains_key(key)
+        self.keys.contains_key(&hash(key))
     }
 
-    /// Remember `key` (seen at `at_ms`). A key that could break the log's line format (a tab,
-    /// a newline or another control character, or one of the log's own line names) is refused
-    /// and `false` returned: ids are checked where they come in, this is the last defence.
+    fn write_slot(&mut self, h: u64, slot: Slot) {
+        let _ = writeln!(self.pending, "#{h:016x}\t{}\t{}", u64::from(slot.at) * 1000, slot.tag);
+        self.log_lines += 1;
+        self.keys.insert(h, slot);
+    }
+
+    /// Remember `key` (seen at `at_ms`). A key with a control character, or one of the log's
+    /// own line names, is refused and `false` returned: ids are checked where they come in.
     pub fn insert(&mut self, key: String, at_ms: u64) -> bool {
         if key.is_empty() || key.chars().any(char::is_control) || matches!(key.as_str(), "cursor" | "quota") {
             return false;
         }
-        let _ = writeln!(self.pending, "{key}\t{at_ms}");
-        self.log_lines += 1;
-        self.keys.insert(key, at_ms);
+        let h = hash(&key);
+        let tag = self.keys.get(&h).map_or(0, |s| s.tag);
+        self.write_slot(h, Slot { at: secs(at_ms), tag });
         true
     }
 
@@ -132,67 +176,65 @@ impl Seen {
         taken: &dyn Fn(&str) -> bool,
     ) -> String {
         let base = fingerprint_base(from, did, text, at_ms / 60_000);
-        (0..).map(|n| format!("{base}:{n}")).find(|k| !self.keys.contains_key(k) && !taken(k)).unwrap_or(base)
+        (0..).map(|n| format!("{base}:{n}")).find(|k| !self.contains(k) && !taken(k)).unwrap_or(base)
+    }
+
+    /// The fingerprints held for this sender, DID and text within the match window of `at_ms`,
+    /// with their slots.
+    fn candidates(&self, from: &str, did: &str, text: &str, at_ms: u64) -> Vec<(u64, Slot)> {
+        let base = at_ms / 60_000;
+        let mut found = Vec::new();
+        for minute in base.saturating_sub(MATCH_WINDOW_MINUTES)..=base + MATCH_WINDOW_MINUTES {
+            let prefix = fingerprint_base(from, did, text, minute);
+            for n in 0.. {
+                let h = hash(&format!("{prefix}:{n}"));
+                let Some(slot) = self.keys.get(&h) else { break };
+                found.push((h, *slot));
+            }
+        }
+        found
+    }
+
+    fn claim(&mut self, h: u64, slot: Slot) {
+        self.write_slot(h, Slot { at: slot.at, tag: slot.tag | CLAIMED });
     }
 
     /// If a webhook message with this sender, DID and text arrived within the match window of
     /// `at_ms` and no other row claimed it yet, claim it (the row is that message) and say so.
-    pub fn claim_fingerprint(&mut self, from: &str, did: &str, text: &str, at_ms: u64, now_ms: u64) -> bool {
-        let base = at_ms / 60_000;
-        for minute in base.saturating_sub(MATCH_WINDOW_MINUTES)..=base + MATCH_WINDOW_MINUTES {
-            let prefix = fingerprint_base(from, did, text, minute);
-            for n in 0.. {
-                let key = format!("{prefix}:{n}");
-                if !self.keys.contains_key(&key) {
-                    break;
-                }
-                let claim = format!("claimed:{key}");
-                if !self.keys.contains_key(&claim) {
-                    self.insert(claim, now_ms);
-                    return true;
-                }
+    /// One that no webhook id owns goes first: an owned one is more likely its own row's.
+    pub fn claim_fingerprint(&mut self, from: &str, did: &str, text: &str, at_ms: u64, _now_ms: u64) -> bool {
+        let mut open: Vec<(u64, Slot)> =
+            self.candidates(from, did, text, at_ms).into_iter().filter(|(_, s)| s.tag & CLAIMED == 0).collect();
+        open.sort_by_key(|(_, s)| s.tag != 0);
+        match open.first() {
+            Some(&(h, slot)) => {
+                self.claim(h, slot);
+                true
             }
+            None => false,
         }
-        false
     }
 
-    /// Remember that the webhook message with id key `id_key` has fingerprint key `fingerprint`
-    /// (one of them, for a group MMS delivered to several users), so that its backfilled row,
-    /// recognised by id, claims that fingerprint and no other.
+    /// Remember that the webhook message with id key `id_key` has fingerprint key `fingerprint`,
+    /// so that its backfilled row, recognised by id, claims that fingerprint and no other.
     pub fn link(&mut self, id_key: &str, fingerprint: &str, at_ms: u64) {
-        if self.insert(link_key(id_key, fingerprint), at_ms) {
-            self.add_link(id_key, fingerprint);
-        }
+        let h = hash(fingerprint);
+        let slot = self.keys.get(&h).copied().unwrap_or(Slot { at: secs(at_ms), tag: 0 });
+        self.write_slot(h, Slot { at: slot.at, tag: (slot.tag & CLAIMED) | owner(id_key) });
     }
 
-    fn add_link(&mut self, id_key: &str, fingerprint: &str) {
-        let linked = self.links.entry(id_key.to_string()).or_default();
-        if !linked.iter().any(|f| f == fingerprint) {
-            linked.push(fingerprint.to_string());
+    /// A backfilled row (this sender, DID, text and date) was recognised by its id key: claim
+    /// the fingerprint of the webhook message it is, if it has one not yet claimed.
+    pub fn claim_linked(&mut self, id_key: &str, from: &str, did: &str, text: &str, at_ms: u64) -> bool {
+        let mine = owner(id_key);
+        let own = self.candidates(from, did, text, at_ms).into_iter().find(|(_, s)| s.tag & !CLAIMED == mine);
+        match own {
+            Some((h, slot)) if slot.tag & CLAIMED == 0 => {
+                self.claim(h, slot);
+                true
+            }
+            _ => false,
         }
-    }
-
-    /// A backfilled row was recognised by its id key: claim a fingerprint of the webhook message
-    /// it is, if one is not yet claimed: the one of the row's own sender, DID and text
-    /// (`row`) when there is one (a group MMS has one per user), else the first. Returns
-    /// whether it did.
-    pub fn claim_linked(&mut self, id_key: &str, row: Option<(&str, &str, &str)>, now_ms: u64) -> bool {
-        let Some(linked) = self.links.get(id_key) else {
-            return false;
-        };
-        let open: Vec<&String> = linked
-            .iter()
-            .filter(|f| self.keys.contains_key(*f) && !self.keys.contains_key(&format!("claimed:{f}")))
-            .collect();
-        let own = row.map(|(from, did, text)| format!("fp:{:016x}:", fnv1a(&[from, did, text])));
-        let Some(fingerprint) = own
-            .and_then(|prefix| open.iter().find(|f| f.starts_with(&prefix)).copied())
-            .or_else(|| open.first().copied())
-        else {
-            return false;
-        };
-        let claim = format!("claimed:{fingerprint}");
-        self.insert(claim, now_ms)
     }
 
     /// The backfill cursor: received messages older than this were looked for already.
@@ -234,12 +276,12 @@ impl Seen {
     /// Forget expired keys; if the log has grown well past what is live, the whole log to
     /// write in its place.
     pub fn compact(&mut self, now_ms: u64) -> Option<String> {
-        self.keys.retain(|_, at| now_ms.saturating_sub(*at) < KEEP_MS);
-        let keys = &self.keys;
-        self.links.retain(|id, fingerprints| {
-            fingerprints.retain(|f| keys.contains_key(&link_key(id, f)));
-            !fingerprints.is_empty()
-        });
+        let now = secs(now_ms);
+        let keep = secs(KEEP_MS);
+        self.keys.retain(|_, slot| now.saturating_sub(slot.at) < keep);
+        if self.keys.len() < self.keys.capacity() / 4 {
+            self.keys.shrink_to_fit();
+        }
         if self.log_lines <= 2 * self.keys.len() + 1000 {
             return None;
         }
@@ -250,8 +292,8 @@ impl Seen {
         if let Some(q) = self.quota_until_ms {
             let _ = writeln!(text, "quota\t{q}");
         }
-        for (key, at) in &self.keys {
-            let _ = writeln!(text, "{key}\t{at}");
+        for (h, slot) in &self.keys {
+            let _ = writeln!(text, "#{h:016x}\t{}\t{}", u64::from(slot.at) * 1000, slot.tag);
         }
         self.log_lines = text.lines().count();
         self.pending.clear();
@@ -266,6 +308,11 @@ impl Seen {
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Bytes the table takes (slots and control bytes of its capacity), for the benchmarks.
+    pub fn table_bytes(&self) -> usize {
+        self.keys.capacity() * (std::mem::size_of::<(u64, Slot)>() + 1)
     }
 }
 
@@ -318,7 +365,7 @@ mod tests {
         s.insert("cursor".into(), 1_000);
         s.insert(id_key(false, "3"), 1_000);
         let text = s.take_pending().unwrap_or_default();
-        assert_eq!(text, "sms:3\t1000\n", "only the safe key is written");
+        assert_eq!(text.lines().count(), 1, "only the safe key is written: {text}");
         let again = Seen::load(&text, 2_000);
         assert_eq!((again.quota_until(), again.cursor(), again.len()), (None, None, 1));
         assert!(!s.contains("sms:1\nquota\t99999999999999\nx"));
@@ -336,9 +383,11 @@ mod tests {
         let text = s.take_pending().unwrap();
         // An old log has no link lines; this one loads in both old and new form.
         let mut again = Seen::load(&text, 70_000);
-        assert!(again.claim_linked(&id_key(false, "101"), None, 80_000));
-        assert!(!again.claim_linked(&id_key(false, "101"), None, 80_000), "once");
-        assert!(!again.claim_linked(&id_key(false, "999"), None, 80_000), "no link");
+        let row =
+            |id: &str, s: &mut Seen| s.claim_linked(&id_key(false, id), "+15559998888", "5552345678", "ok", 60_000);
+        assert!(row("101", &mut again));
+        assert!(!row("101", &mut again), "once");
+        assert!(!row("999", &mut again), "no link");
         assert!(again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "the other one");
         assert!(!again.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "none left");
         // Links live as long as the keys they join.
@@ -348,24 +397,22 @@ mod tests {
 
     #[test]
     fn a_group_webhook_links_its_id_to_each_users_fingerprint() {
-        // One group MMS delivered to alice (DID …5678) and bob (DID …4321).
+        // One group MMS delivered to alice (DID …5678) and bob (DID …4321): one id, two
+        // fingerprints, each linked to it.
         let mut s = Seen::default();
         let id = id_key(true, "300");
-        let alice = s.new_fingerprint("+15559998888", "5552345678", "hi all", 60_000, &|_| false);
-        let bob = s.new_fingerprint("+15559998888", "5557654321", "hi all", 60_000, &|_| false);
-        for fp in [&alice, &bob] {
+        for did in ["5552345678", "5557654321"] {
+            let fp = s.new_fingerprint("+15559998888", did, "hi all", 60_000, &|_| false);
             s.insert(fp.clone(), 60_000);
-            s.link(&id, fp, 60_000);
+            s.link(&id, &fp, 60_000);
         }
         let mut again = Seen::load(&s.take_pending().unwrap(), 70_000);
-        // Bob's DID lists the row under the webhook's id: it claims bob's fingerprint, not alice's.
-        assert!(again.claim_linked(&id, Some(("+15559998888", "5557654321", "hi all")), 80_000));
-        assert!(again.contains(&format!("claimed:{bob}")) && !again.contains(&format!("claimed:{alice}")));
-        // Alice's DID lists it under another id: her fingerprint is still there to claim.
+        // Bob's DID lists the row under the webhook's id: it claims bob's fingerprint only.
+        assert!(again.claim_linked(&id, "+15559998888", "5557654321", "hi all", 60_000));
+        assert!(!again.claim_linked(&id, "+15559998888", "5557654321", "hi all", 60_000), "once");
+        // Alice's copy is still there, for her DID's row (by id, or under another id).
         assert!(again.claim_fingerprint("+15559998888", "5552345678", "hi all", 60_000, 80_000));
-        assert!(!again.claim_linked(&id, None, 80_000), "both claimed");
-        let kept = again.compact(70_000);
-        assert!(kept.is_none() && again.links.get(&id).map(Vec::len) == Some(2));
+        assert!(!again.claim_linked(&id, "+15559998888", "5552345678", "hi all", 60_000), "claimed");
     }
 
     #[test]
@@ -379,5 +426,23 @@ mod tests {
         assert!(!s.contains("sms:1") && s.contains("sms:new"));
         assert_eq!(Seen::load("sms:old\t0\n", KEEP_MS).len(), 0);
         assert!(s.compact(KEEP_MS + 2).is_none(), "nothing to gain");
+    }
+
+    #[test]
+    fn logs_of_the_string_format_still_load() {
+        // What versions before the hashed slots wrote: the keys themselves.
+        let fp = format!("{}:0", fingerprint_base("+15559998888", "5552345678", "ok", 1));
+        let old = format!(
+            "cursor\t5000\nsms:100\t60000\nsent:7\t60000\n{fp}\t60000\nlink:sms:100>{fp}\t60000\nclaimed:{fp}\t61000\n"
+        );
+        let mut s = Seen::load(&old, 70_000);
+        assert_eq!(s.cursor(), Some(5_000));
+        assert!(s.contains("sms:100") && s.contains("sent:7") && s.contains(&fp));
+        assert_eq!(s.len(), 3, "link and claim lines fold into the fingerprint's slot");
+        assert!(!s.claim_fingerprint("+15559998888", "5552345678", "ok", 60_000, 80_000), "already claimed");
+        // And the hashed form round-trips, tag included.
+        s.link("sms:200", &fp, 60_000);
+        let again = Seen::load(&s.compact(KEEP_MS / 2).unwrap_or_else(|| s.take_pending().unwrap()), 70_000);
+        assert!(again.contains(&fp));
     }
 }

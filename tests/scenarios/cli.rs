@@ -72,3 +72,29 @@ fn version_help_and_usage_errors() {
     assert_eq!(run(&["frobnicate"]).0, 2);
     assert_eq!(run(&[]).0, 2);
 }
+
+/// Every config the documentation shows is one the binary accepts: the example file, and each
+/// ```json block of docs/configuration.md and README.md that is a whole config (has "jid_map").
+#[test]
+fn the_documented_configs_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, _, err) = run(&["check", "--config", root.join("docs/example-config.json").to_str().unwrap()]);
+    assert_eq!(code, 0, "docs/example-config.json: {err}");
+    let dir = TempDir::new("cli-docs");
+    let mut checked = 0;
+    for doc in ["docs/configuration.md", "README.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for (i, block) in text.split("```json\n").skip(1).enumerate() {
+            let json = block.split("```").next().unwrap();
+            if !json.contains("\"jid_map\"") {
+                continue;
+            }
+            let path = dir.0.join(format!("block-{checked}.json"));
+            std::fs::write(&path, json).unwrap();
+            let (code, _, err) = run(&["check", "--config", path.to_str().unwrap()]);
+            assert_eq!(code, 0, "{doc}, json block {}: {err}", i + 1);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no config found in the docs");
+}

@@ -34,6 +34,7 @@ mod voipms_outage;
 mod webhook_hostile;
 mod webhook_http;
 mod xmpp_outage;
+mod xmpp_stuck;
 
 use crate::support::harness::DOMAIN;
 

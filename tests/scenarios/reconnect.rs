@@ -57,7 +57,7 @@ fn a_silent_server_is_noticed_by_the_keepalive_ping() {
     peer.swallow_pings();
     peer.expect_ping();
     peer.expect_closed();
-    gw.wait_for_log("no answer to a ping within 1s: the XMPP connection is dead");
+    gw.wait_for_log("no answer to a ping within 2s: the XMPP connection is dead");
     let mut peer = env.xmpp.accept();
     env.voipms.inbound(InboundRequest::sms(ALICE_DID, FRIEND, "after the dead link"));
     peer.expect_message(ALICE, "after the dead link");

@@ -3,6 +3,7 @@
 //! (`core::delivery`).
 
 use super::*;
+use crate::core::time::parse_eastern;
 
 /// A received message for one user, as the webhook or backfill brought it.
 struct Received<'a> {
@@ -64,13 +65,15 @@ impl Gateway {
         let progress = self.backfill.result(job, outcome, now, &mut self.next_job, &mut self.out, &is_seen);
         for progress in progress {
             match progress {
-                Progress::Seen(row) => {
-                    // Its own sender, DID and text pick its fingerprint among a group's.
-                    let from = Sender::parse(&row.contact).map(|s| s.localpart());
-                    let did = Nanp::parse(row.did.trim());
-                    let own = from.as_deref().zip(did.as_ref()).map(|(f, d)| (f, d.ten_digits(), row.message.as_str()));
-                    let _ = self.seen.claim_linked(&id_key(row.mms, &row.id), own, now.wall_ms)
-                        || self.seen.claim_linked(&id_key(!row.mms, &row.id), own, now.wall_ms);
+                Progress::Seen { did, row } => {
+                    let (Some(from), Some(at)) = (Sender::parse(&row.contact), parse_eastern(&row.date)) else {
+                        continue;
+                    };
+                    let (from, at_ms) = (from.localpart(), (at.max(0) as u64) * 1000);
+                    let mut claim = |mms| {
+                        self.seen.claim_linked(&id_key(mms, &row.id), &from, did.ten_digits(), &row.message, at_ms)
+                    };
+                    let _ = claim(row.mms) || claim(!row.mms);
                 }
                 Progress::Found(found) => self.backfill_found(now, found),
                 Progress::Done { complete, until_ms } => {
