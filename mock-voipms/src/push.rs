@@ -34,9 +34,10 @@ pub struct InboundRequest {
     pub media: Vec<String>,
     /// `"sms"` or `"mms"`; `None` = `mms` when there is media, else `sms`.
     pub kind: Option<String>,
-    /// Mock-only: the other recipients of a group message (NANP numbers), listed in the
-    /// webhook's `data.payload.to` after the DID. The message is still stored and pushed for
-    /// `did` only (whether VoIP.ms also pushes it for other DIDs of the account is unknown).
+    /// Mock-only: the recipients of a group message (NANP numbers), listed in the webhook's
+    /// `data.payload.to` after the DID (which comes first and once, named here or not). The
+    /// message is still stored and pushed for `did` only (whether VoIP.ms also pushes it for
+    /// other DIDs of the account is unknown).
     pub to: Vec<String>,
 }
 
@@ -444,11 +445,14 @@ pub(crate) fn inbound(shared: &Arc<Shared>, req: &InboundRequest) -> Result<Inbo
             .ok_or_else(|| InboundError::UnknownDid(req.did.clone()))?;
         let from =
             numbers::parse_sender(&req.from, strict).ok_or_else(|| InboundError::InvalidFrom(req.from.clone()))?;
-        let others: Vec<String> = req
-            .to
-            .iter()
-            .map(|n| numbers::parse_nanp(n, strict).ok_or_else(|| InboundError::InvalidTo(n.clone())))
-            .collect::<Result<_, _>>()?;
+        let mut others: Vec<String> = Vec::new();
+        for n in &req.to {
+            let n = numbers::parse_nanp(n, strict).ok_or_else(|| InboundError::InvalidTo(n.clone()))?;
+            // The DID is listed first, once, whether or not `to` names it.
+            if n != did_cfg.did && !others.contains(&n) {
+                others.push(n);
+            }
+        }
         let kind = match req.kind.as_deref() {
             None if req.media.is_empty() => MessageKind::Sms,
             None => MessageKind::Mms,

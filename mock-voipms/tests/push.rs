@@ -137,12 +137,13 @@ fn webhook_switches() {
 fn a_group_message_lists_its_other_recipients_after_the_did() {
     let hook = Hook::start(&[(200, ""), (200, "")]);
     let mock = with_did(DidConfig::new(DID).with_webhook(&hook.url("/g")).with_dialmode(2), Options::default());
-    let report = mock.inbound(InboundRequest::sms(DID, CONTACT, "hi all").with_group(&["5557654321", "+15553334444"]));
+    let group = ["5557654321", "+15553334444", DID, "15557654321"];
+    let report = mock.inbound(InboundRequest::sms(DID, CONTACT, "hi all").with_group(&group));
     assert!(report.deliveries[0].acked);
     let v = body_json(&hook.requests()[0]);
     let to = v.get("data").unwrap().get("payload").unwrap().get("to").unwrap().as_array().unwrap();
     let numbers: Vec<&str> = to.iter().map(|t| s(t, "phone_number")).collect();
-    assert_eq!(numbers, ["+15551234567", "+15557654321", "+15553334444"], "the DID first, per dial mode");
+    assert_eq!(numbers, ["+15551234567", "+15557654321", "+15553334444"], "the DID first, each once, per dial mode");
     assert_eq!(mock.messages().len(), 1, "stored once, for the DID");
     // Not a NANP number: refused.
     let err = mock.try_inbound(InboundRequest::sms(DID, CONTACT, "x").with_group(&["12345"])).unwrap_err();
