@@ -37,15 +37,22 @@ pub(super) struct Arrival {
     /// Webhooks waiting for the answer (a repeated webhook joins the first).
     pub(super) tokens: Vec<u64>,
     /// Its seen keys: the VoIP.ms id key (shared by its records) and each record's fingerprint.
-    pub(super) keys: Vec<String>,
+    keys: Vec<String>,
     /// (id key, fingerprint) of each record brought by a webhook.
-    pub(super) links: Vec<(String, String)>,
+    links: Vec<(String, String)>,
     /// Records not yet reported by the spool.
-    pub(super) unsynced: usize,
+    unsynced: usize,
     /// Records durable, waiting for the rest.
-    pub(super) ready: Vec<Record>,
+    ready: Vec<Record>,
     /// A record could not be written.
-    pub(super) failed: bool,
+    failed: bool,
+}
+
+impl Arrival {
+    /// A received message answered on `tokens`, with its seen `keys` and `links`.
+    pub(super) fn new(tokens: Vec<u64>, keys: Vec<String>, links: Vec<(String, String)>) -> Arrival {
+        Arrival { tokens, keys, links, unsynced: 0, ready: Vec::new(), failed: false }
+    }
 }
 
 impl Gateway {

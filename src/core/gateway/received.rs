@@ -185,8 +185,8 @@ impl Gateway {
             // Every recipient but the DID it reaches this user through: the rest of the group.
             let others: Vec<String> =
                 if group { message.to.iter().filter(|d| **d != did).map(Nanp::e164).collect() } else { Vec::new() };
-            let fresh = |k: &str| keys.iter().any(|taken| taken == k);
-            let fingerprint = self.fingerprint(now, &message.from, did, &message.text, &fresh);
+            let handed_out = |k: &str| keys.iter().any(|taken| taken == k);
+            let fingerprint = self.fingerprint(now, &message.from, did, &message.text, &handed_out);
             if let Some(id) = &message.id {
                 links.push((id_key(message.mms, id), fingerprint.clone()));
             }
@@ -203,10 +203,7 @@ impl Gateway {
             };
             records.extend(self.inbound_record(now, received));
         }
-        self.write_arrival(
-            records,
-            Arrival { tokens: vec![token], keys, links, unsynced: 0, ready: Vec::new(), failed: false },
-        );
+        self.write_arrival(records, Arrival::new(vec![token], keys, links));
     }
 
     /// The DIDs through which a message to `to` reaches its users: one per mapped user among the
@@ -305,15 +302,7 @@ impl Gateway {
             return;
         };
         self.backfill_pending.insert(record.id.clone());
-        let arrival = Arrival {
-            tokens: Vec::new(),
-            keys: vec![key],
-            links: Vec::new(),
-            unsynced: 0,
-            ready: Vec::new(),
-            failed: false,
-        };
-        self.write_arrival(vec![record], arrival);
+        self.write_arrival(vec![record], Arrival::new(Vec::new(), vec![key], Vec::new()));
     }
 
     /// Move the backfill cursor once the run is over and what it found is durable.
