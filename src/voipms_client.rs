@@ -161,7 +161,7 @@ mod tests {
         let c = VoipmsClient::new("http://127.0.0.1:1/api", "u", Secret::new("p".into()), Duration::from_secs(2));
         let r = Request::Send {
             did: crate::core::phone::Nanp::parse("5552345678").unwrap(),
-            dst: crate::core::phone::Nanp::parse("5557654321").unwrap(),
+            dst: crate::core::phone::Nanp::parse("5557654321").unwrap().into(),
             part: crate::core::voipms::parts::Part {
                 method: crate::core::voipms::parts::Method::Sms,
                 message: "x".into(),

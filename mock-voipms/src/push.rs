@@ -34,6 +34,11 @@ pub struct InboundRequest {
     pub media: Vec<String>,
     /// `"sms"` or `"mms"`; `None` = `mms` when there is media, else `sms`.
     pub kind: Option<String>,
+    /// Mock-only: the recipients of a group message (NANP numbers), listed in the webhook's
+    /// `data.payload.to` after the DID (which comes first and once, named here or not). The
+    /// message is still stored and pushed for `did` only (whether VoIP.ms also pushes it for
+    /// other DIDs of the account is unknown).
+    pub to: Vec<String>,
 }
 
 impl InboundRequest {
@@ -45,6 +50,7 @@ impl InboundRequest {
             text: text.to_string(),
             media: Vec::new(),
             kind: Some("sms".into()),
+            to: Vec::new(),
         }
     }
 
@@ -56,7 +62,14 @@ impl InboundRequest {
             text: text.to_string(),
             media: media.iter().map(|m| m.to_string()).collect(),
             kind: Some("mms".into()),
+            to: Vec::new(),
         }
+    }
+
+    /// The same message as part of a group: `others` are the other recipients.
+    pub fn with_group(mut self, others: &[&str]) -> InboundRequest {
+        self.to = others.iter().map(|n| n.to_string()).collect();
+        self
     }
 
     pub(crate) fn from_value(v: &Value) -> Result<InboundRequest, ConfigError> {
@@ -66,6 +79,7 @@ impl InboundRequest {
             text: String::new(),
             media: Vec::new(),
             kind: None,
+            to: Vec::new(),
         };
         let (mut have_did, mut have_from) = (false, false);
         for (key, path, val) in members(v, "")? {
@@ -92,6 +106,18 @@ impl InboundRequest {
                         .collect::<Result<_, _>>()?;
                 }
                 "kind" => r.kind = if val.is_null() { None } else { Some(string(val, &path)?) },
+                "to" => {
+                    let items = val.as_array().ok_or_else(|| ConfigError::WrongType {
+                        path: path.clone(),
+                        expected: "an array",
+                        found: val.type_name(),
+                    })?;
+                    r.to = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| string(m, &format!("to[{i}]")))
+                        .collect::<Result<_, _>>()?;
+                }
                 _ => return Err(ConfigError::UnknownKey { path }),
             }
         }
@@ -132,6 +158,8 @@ pub enum InboundError {
     UnknownDid(String),
     /// `from` is neither a NANP number nor a short code.
     InvalidFrom(String),
+    /// An entry of `to` is not a NANP number.
+    InvalidTo(String),
     /// `kind` is neither `sms` nor `mms`.
     InvalidKind(String),
     /// `kind` is `sms` but media were given.
@@ -154,6 +182,7 @@ impl fmt::Display for InboundError {
             InboundError::InvalidFrom(s) => {
                 write!(f, "from {s:?} is not a NANP number or a short code")
             }
+            InboundError::InvalidTo(n) => write!(f, "to {n:?} is not a NANP number"),
             InboundError::InvalidKind(k) => write!(f, "kind {k:?} is not \"sms\" or \"mms\""),
             InboundError::SmsWithMedia => write!(f, "an SMS cannot carry media; use kind \"mms\""),
             InboundError::InvalidMedia { index, status } => {
@@ -306,7 +335,15 @@ pub(crate) fn callback_url(template: &str, msg: &StoredMessage, e164: bool, opts
 }
 
 /// The webhook JSON body (§11.8).
-pub(crate) fn webhook_body(st: &State, msg: &StoredMessage, did: &DidConfig, event_id: &str, url: &str) -> String {
+/// `others` are a group message's other recipients (10 digits), listed after the DID.
+pub(crate) fn webhook_body(
+    st: &State,
+    msg: &StoredMessage,
+    did: &DidConfig,
+    others: &[String],
+    event_id: &str,
+    url: &str,
+) -> String {
     let opts = &st.options;
     let e164 = did.e164() || opts.webhook_numbers_e164;
     let from_number = Value::from(numbers::format(&msg.contact, e164));
@@ -325,6 +362,9 @@ pub(crate) fn webhook_body(st: &State, msg: &StoredMessage, did: &DidConfig, eve
         Value::object(e)
     };
     let mut to = vec![to_entry(to_number)];
+    for other in others {
+        to.push(to_entry(Value::from(numbers::format(other, e164))));
+    }
     if opts.webhook_extra_to {
         to.push(to_entry(Value::from(numbers::format("8005550199", e164))));
     }
@@ -405,6 +445,14 @@ pub(crate) fn inbound(shared: &Arc<Shared>, req: &InboundRequest) -> Result<Inbo
             .ok_or_else(|| InboundError::UnknownDid(req.did.clone()))?;
         let from =
             numbers::parse_sender(&req.from, strict).ok_or_else(|| InboundError::InvalidFrom(req.from.clone()))?;
+        let mut others: Vec<String> = Vec::new();
+        for n in &req.to {
+            let n = numbers::parse_nanp(n, strict).ok_or_else(|| InboundError::InvalidTo(n.clone()))?;
+            // The DID is listed first, once, whether or not `to` names it.
+            if n != did_cfg.did && !others.contains(&n) {
+                others.push(n);
+            }
+        }
         let kind = match req.kind.as_deref() {
             None if req.media.is_empty() => MessageKind::Sms,
             None => MessageKind::Mms,
@@ -427,14 +475,14 @@ pub(crate) fn inbound(shared: &Arc<Shared>, req: &InboundRequest) -> Result<Inbo
         let urls = media::register(&mut st, id, sources);
         msg =
             st.store(Draft { kind, id, r#type: 1, did: &did_cfg.did, contact: &from, message: &req.text, media: urls });
-        jobs = push_jobs(&mut st, &msg, &did_cfg);
+        jobs = push_jobs(&mut st, &msg, &did_cfg, &others);
     }
     let deliveries = jobs.into_iter().map(|j| run_job(shared, j)).collect();
     Ok(InboundReport { id: msg.id.to_string(), kind: msg.kind.as_str().to_string(), deliveries })
 }
 
 /// The first attempt of each push configured on the DID.
-fn push_jobs(st: &mut State, msg: &StoredMessage, did: &DidConfig) -> Vec<PushJob> {
+fn push_jobs(st: &mut State, msg: &StoredMessage, did: &DidConfig, others: &[String]) -> Vec<PushJob> {
     let opts = st.options.clone();
     let mut jobs = Vec::new();
     if did.url_callback_enable && !did.url_callback.is_empty() {
@@ -456,7 +504,7 @@ fn push_jobs(st: &mut State, msg: &StoredMessage, did: &DidConfig) -> Vec<PushJo
             mechanism: Mechanism::Webhook,
             message_id: msg.id.to_string(),
             url: did.webhook.clone(),
-            body: Some(webhook_body(st, msg, did, &event_id, &did.webhook)),
+            body: Some(webhook_body(st, msg, did, others, &event_id, &did.webhook)),
             attempt: 1,
             ack: if opts.webhook_requires_ok { AckRule::SuccessOk } else { AckRule::Success },
             retry: opts.webhook_retry.then_some((opts.webhook_retry_interval_s, opts.webhook_max_attempts)),

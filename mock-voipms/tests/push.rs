@@ -75,6 +75,7 @@ fn mms_webhook_media_and_e164() {
         text: String::new(),
         media: vec![png.into(), "https://example.com/cat.jpg".into()],
         kind: None,
+        to: Vec::new(),
     };
     let report = mock.inbound(req);
     assert_eq!((report.id.as_str(), report.kind.as_str()), ("200000000", "mms"));
@@ -130,6 +131,23 @@ fn webhook_switches() {
     assert_eq!(s(&to[0], "phone_number"), "+15551234567");
     assert_eq!(keys(&to[1]), ["phone_number", "status"]);
     assert_eq!(keys(&p.get("media").unwrap().as_array().unwrap()[0]), ["url", "content_type"]);
+}
+
+#[test]
+fn a_group_message_lists_its_other_recipients_after_the_did() {
+    let hook = Hook::start(&[(200, ""), (200, "")]);
+    let mock = with_did(DidConfig::new(DID).with_webhook(&hook.url("/g")).with_dialmode(2), Options::default());
+    let group = ["5557654321", "+15553334444", DID, "15557654321"];
+    let report = mock.inbound(InboundRequest::sms(DID, CONTACT, "hi all").with_group(&group));
+    assert!(report.deliveries[0].acked);
+    let v = body_json(&hook.requests()[0]);
+    let to = v.get("data").unwrap().get("payload").unwrap().get("to").unwrap().as_array().unwrap();
+    let numbers: Vec<&str> = to.iter().map(|t| s(t, "phone_number")).collect();
+    assert_eq!(numbers, ["+15551234567", "+15557654321", "+15553334444"], "the DID first, each once, per dial mode");
+    assert_eq!(mock.messages().len(), 1, "stored once, for the DID");
+    // Not a NANP number: refused.
+    let err = mock.try_inbound(InboundRequest::sms(DID, CONTACT, "x").with_group(&["12345"])).unwrap_err();
+    assert_eq!(err.to_string(), "to \"12345\" is not a NANP number");
 }
 
 #[test]
@@ -244,6 +262,24 @@ fn inbound_is_refused_politely() {
 }
 
 // ---- control API ----
+
+#[test]
+fn control_inbound_takes_a_group() {
+    let hook = Hook::start(&[(200, "ok")]);
+    let mock = with_did(DidConfig::new(DID).with_webhook(&hook.url("/w")), Options::default());
+    let r = control(
+        &mock,
+        "POST",
+        "/_mock/inbound",
+        Some(r#"{"did":"5551234567","from":"5145550100","text":"all","to":["5557654321"]}"#),
+    );
+    assert_eq!(r.status, 200);
+    let body = hook.requests().last().unwrap().body.clone();
+    assert!(body.contains(r#""to":[{"phone_number":"5551234567"},{"phone_number":"5557654321"}]"#), "{body}");
+    let r =
+        control(&mock, "POST", "/_mock/inbound", Some(r#"{"did":"5551234567","from":"5145550100","to":"5557654321"}"#));
+    assert_eq!(r.status, 400, "to is a list");
+}
 
 #[test]
 fn control_inbound_calls_messages_deliveries() {

@@ -253,6 +253,7 @@ mod tests {
                 voipms_id: None,
                 mms: false,
                 voipms_ms: None,
+                group: Vec::new(),
             }),
             outbound: None,
             unrouted: None,

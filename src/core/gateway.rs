@@ -11,10 +11,16 @@
 //! Eastern, the rest bounce at once (docs/reliability.md).
 //!
 //! This file holds the state, the inputs and the dispatch; `received` handles received messages
-//! (webhooks, backfill, the server's delivery errors) and `sending` users' messages to VoIP.ms.
+//! (webhooks, backfill, the server's delivery errors), `sending` users' messages to VoIP.ms and
+//! `durable` what follows the spool's answers. Each protocol the gateway speaks has its own
+//! module (`core::iq`, `disco`, `gateway_prompt`, `presence`, `receipts`, `addresses`); this
+//! file only dispatches to them.
 
+mod durable;
 mod received;
 mod sending;
+
+use durable::{Arrival, Pending};
 
 use crate::core::action::{Action, Input, Level, Outbox, WebhookReply, log};
 use crate::core::backfill::{Backfill, Found, Progress};
@@ -24,8 +30,10 @@ use crate::core::iq;
 use crate::core::mailbox::{self, Mailbox};
 use crate::core::metrics::{self, Counters, Gauges};
 use crate::core::outbound::{Allowance, JobKind, OutboundQueue};
-use crate::core::phone::{Nanp, Sender, redact};
+use crate::core::phone::{Destination, Nanp, Sender, redact};
+use crate::core::presence;
 use crate::core::quota::Quota;
+use crate::core::receipts;
 use crate::core::retry::{Rng, backoff};
 use crate::core::router::{self, Route};
 use crate::core::seen::{Seen, id_key, sent_key};
@@ -48,29 +56,6 @@ use std::time::{Duration, Instant};
 const SEEN_FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// How often the seen set is checked for expired keys.
 const SEEN_COMPACT_EVERY: Duration = Duration::from_secs(3600);
-
-/// What to do once a record is durably written.
-#[derive(Debug)]
-enum Pending {
-    /// A received message: answer the webhooks waiting on it, remember its keys (and link its
-    /// id key to its fingerprint), then deliver.
-    Inbound { tokens: Vec<u64>, record: Record, keys: Vec<String>, link: Option<(String, String)> },
-    /// A message for nobody: answer the webhooks, remember its keys.
-    Unrouted { tokens: Vec<u64>, keys: Vec<String> },
-    /// A new outbound message: queue it.
-    Outbound { record: Record },
-    /// Progress of a queued message: let its next part go.
-    Progress { seq: u64 },
-    /// A message's record now says its next part may be in flight: send it.
-    Arm { seq: u64 },
-    /// A bounce: nothing more to do.
-    Bounce,
-    /// A delivered message back in the spool to be delivered again: nothing more to do.
-    Requeued,
-    /// A message the XMPP server refused, being set aside in `undeliverable/`: then leave the
-    /// spool (if still in it), and count it.
-    Undeliverable { file: Box<Undeliverable>, spooled: bool },
-}
 
 /// Counts for logs and health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +87,12 @@ pub struct Gateway {
     outbound: OutboundQueue,
     backfill: Backfill,
     seen: Seen,
-    /// Keys of messages being written, and the record that carries them.
+    /// Keys of messages being written, and the record that carries them (the first record of
+    /// an arrival).
     pending_keys: HashMap<String, String>,
+    /// Received messages being written, by number.
+    arrivals: HashMap<u64, Arrival>,
+    next_arrival: u64,
     pending: HashMap<String, Pending>,
     quota: Quota,
     paused_until: Option<Instant>,
@@ -143,6 +132,8 @@ impl Gateway {
             outbound: OutboundQueue::default(),
             seen: Seen::default(),
             pending_keys: HashMap::new(),
+            arrivals: HashMap::new(),
+            next_arrival: 0,
             pending: HashMap::new(),
             quota: Quota::default(),
             paused_until: None,
@@ -176,9 +167,14 @@ impl Gateway {
                     }
                     self.mailbox.add(record, true);
                 }
-                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some()) => {
+                // An error or a receipt still owed to the sender.
+                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some() || receipts::owed(o)) => {
                     inbound += 1;
                     self.mailbox.add(record, true);
+                }
+                // Every part sent and nothing owed (not written so; kept from going nowhere).
+                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.next_part as usize >= o.parts.len()) => {
+                    self.out.push_back(Action::SpoolRemove(record.id));
                 }
                 Kind::Outbound => {
                     outbound += 1;
@@ -355,6 +351,13 @@ impl Gateway {
             let calls_done = self.outbound.in_flight() == 0 && self.pending.is_empty();
             let delivered = !self.mailbox.awaiting_confirmation() || !self.session.is_online();
             if calls_done && delivered {
+                // XEP-0100: the gateway says it is going before the stream ends (once: after
+                // this the session is closing, not online).
+                if self.session.is_online() {
+                    for xml in presence::offline(&self.config) {
+                        self.session.send(xml, &mut self.out);
+                    }
+                }
                 self.session.shutdown(now.mono, &mut self.out);
             }
             // Stanzas the server sent before our close are spooled before we stop.
@@ -383,6 +386,9 @@ impl Gateway {
             match event {
                 SessionEvent::Online => {
                     self.counters.xmpp_connects += 1;
+                    for xml in presence::online(&self.config) {
+                        self.session.send(xml, &mut self.out);
+                    }
                     self.mailbox.flush(now, &mut self.session, &mut self.out);
                 }
                 SessionEvent::Offline => self.mailbox.offline(),
@@ -438,7 +444,11 @@ impl Gateway {
             }
             Stanza::Message(m) if m.kind == MessageType::Error => self.delivery_error(now, &m),
             Stanza::Message(m) => self.message(now, m),
-            Stanza::Presence(_) => {}
+            Stanza::Presence(p) => {
+                for xml in presence::answer(&self.config, &p) {
+                    self.session.send(xml, &mut self.out);
+                }
+            }
         }
     }
 
@@ -468,16 +478,6 @@ impl Gateway {
         }
     }
 
-    fn write(&mut self, record: Record, then: Pending) {
-        if let Pending::Inbound { keys, .. } | Pending::Unrouted { keys, .. } = &then {
-            for key in keys {
-                self.pending_keys.insert(key.clone(), record.id.clone());
-            }
-        }
-        self.pending.insert(record.id.clone(), then);
-        self.out.push_back(Action::SpoolWrite(Box::new(record)));
-    }
-
     /// Hand new seen-log lines to the shell: with other spool work when there is some (one trip to
     /// the disk thread), else within [`SEEN_FLUSH_AFTER`]. They are not on the webhook's path: a
     /// record carries its own id until it is gone.
@@ -495,134 +495,6 @@ impl Gateway {
             self.seen_flush_at = None;
         } else if self.seen_flush_at.is_none() {
             self.seen_flush_at = Some(now.mono + SEEN_FLUSH_AFTER);
-        }
-    }
-
-    fn synced(&mut self, now: Now, id: &str) {
-        match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, record, keys, link }) => {
-                for token in tokens {
-                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-                }
-                self.remember(keys, now.wall_ms);
-                if let Some((id_key, fingerprint)) = link {
-                    self.seen.link(&id_key, &fingerprint, now.wall_ms);
-                }
-                let source = if self.backfill_pending.remove(&record.id) {
-                    self.advance_cursor();
-                    "backfill"
-                } else {
-                    "webhook"
-                };
-                self.counters.received.add(source);
-                self.mailbox.add(record, false);
-                self.mailbox.flush(now, &mut self.session, &mut self.out);
-            }
-            Some(Pending::Unrouted { tokens, keys }) => {
-                for token in tokens {
-                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
-                }
-                self.counters.unrouted += 1;
-                self.remember(keys, now.wall_ms);
-            }
-            Some(Pending::Outbound { record }) => {
-                self.counters.accepted += 1;
-                if let Some(o) = &record.outbound {
-                    // The stanza id (the sender's own, made printable) ties this line to the
-                    // message: from here on it cannot be lost.
-                    let id: String = o
-                        .stanza_id
-                        .as_deref()
-                        .unwrap_or("")
-                        .chars()
-                        .filter(|c| c.is_ascii_graphic())
-                        .take(64)
-                        .collect();
-                    log(&mut self.out, Level::Info, format!("message '{id}' from {} is spooled for VoIP.ms", o.sender));
-                }
-                let seq = record.seq;
-                self.outbound.add(record);
-                // Accepted while a limit_reached answer came in: bounced like the rest of the queue.
-                if self.quota.closed(now.wall_ms) {
-                    let error = self.quota.error(now.wall_ms);
-                    self.bounce(now, seq, &error);
-                }
-            }
-            Some(Pending::Progress { seq } | Pending::Arm { seq }) => self.outbound.synced(seq),
-            Some(Pending::Undeliverable { file, spooled }) => {
-                self.deliveries.set_aside();
-                let user = file.record.inbound.as_ref().map_or("", |m| m.user.as_str());
-                log(
-                    &mut self.out,
-                    Level::Error,
-                    format!(
-                        "the XMPP server refused a message for {user} ({}, {}): it is kept in state_dir/undeliverable/",
-                        file.condition, file.error_type
-                    ),
-                );
-                if spooled {
-                    self.out.push_back(Action::SpoolRemove(file.record.id));
-                }
-            }
-            Some(Pending::Bounce | Pending::Requeued) | None => {}
-        }
-    }
-
-    fn write_failed(&mut self, now: Now, id: &str) {
-        match self.pending.remove(id) {
-            Some(Pending::Inbound { tokens, keys, .. } | Pending::Unrouted { tokens, keys }) => {
-                for key in keys {
-                    self.pending_keys.remove(&key);
-                }
-                if self.backfill_pending.remove(id) {
-                    // Not on disk: the cursor must not pass it; the next run finds it again.
-                    self.backfill_failed = true;
-                    self.backfill_until = None;
-                }
-                for token in tokens {
-                    self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Unavailable });
-                }
-            }
-            Some(Pending::Outbound { record }) => {
-                // Not stored, so not accepted: the sender hears it (once the stream is up), even
-                // though the error itself cannot be stored either.
-                let mut record = record;
-                if let Some(o) = record.outbound.as_mut() {
-                    o.bounce = Some(Bounce {
-                        condition: "resource-constraint".into(),
-                        error_type: "wait".into(),
-                        text: "the gateway cannot store messages right now; try again later".into(),
-                        notice: false,
-                    });
-                    self.mailbox.add(record, false);
-                    self.mailbox.flush(now, &mut self.session, &mut self.out);
-                }
-            }
-            Some(Pending::Progress { seq }) => {
-                // Keep going: the part was sent; after a crash it could be sent again.
-                self.outbound.synced(seq);
-            }
-            Some(Pending::Arm { seq }) => {
-                // The "may be in flight" mark is not on disk: do not send on it; try later.
-                self.outbound.disarm(seq);
-                self.retry_or_bounce(now, seq, api::classify_status("spool_unwritable"));
-            }
-            Some(Pending::Undeliverable { file, .. }) => {
-                // Not set aside: it stays owed, and is delivered again later (a refusal then
-                // tries the file once more).
-                log(
-                    &mut self.out,
-                    Level::Error,
-                    "a message the XMPP server refused could not be kept in state_dir/undeliverable/; it will be delivered again later",
-                );
-                self.deliveries.retry_later(file.record, now.mono);
-            }
-            Some(Pending::Requeued) => log(
-                &mut self.out,
-                Level::Error,
-                "a message to deliver again could not be written back to the spool; it is kept in memory",
-            ),
-            Some(Pending::Bounce) | None => {}
         }
     }
 

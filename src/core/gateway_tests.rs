@@ -190,7 +190,18 @@ impl Sim {
     }
 }
 
+/// What was written to the stream, without presence (the domain announces itself at every
+/// connect: see `presences`).
 fn writes(actions: &[Action]) -> Vec<String> {
+    all_writes(actions).into_iter().filter(|w| !w.starts_with("<presence")).collect()
+}
+
+/// Presence stanzas written.
+fn presences(actions: &[Action]) -> Vec<String> {
+    all_writes(actions).into_iter().filter(|w| w.starts_with("<presence")).collect()
+}
+
+fn all_writes(actions: &[Action]) -> Vec<String> {
     actions.iter().filter_map(|a| if let Action::XmppWrite(w) = a { Some(w.clone()) } else { None }).collect()
 }
 
@@ -1629,3 +1640,8 @@ fn delivered_records_are_remembered_for_ten_minutes_only() {
     let a = sim.bytes(&delivery_error("boot-1", "alice@example.com", CONTACT, "cancel", "service-unavailable"));
     assert!(a.is_empty(), "{a:?}");
 }
+
+mod group;
+mod presence;
+mod receipts;
+mod short_codes;

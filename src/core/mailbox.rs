@@ -1,6 +1,7 @@
 //! Stanzas owed to XMPP users, kept until the server has provably read them.
 //!
-//! Holds received SMS/MMS and the errors owed for failed outbound messages, in acceptance order.
+//! Holds received SMS/MMS, the errors owed for failed outbound messages and the XEP-0184
+//! receipts owed for sent ones (`core::receipts`), in acceptance order.
 //! XEP-0114 has no stream management, so a stanza written just before a connection dies can be
 //! lost. An item therefore leaves the spool only after a ping written *after* it was answered on
 //! the same stream (the server processes a stream in order; xmpp.md §4). If the stream drops
@@ -17,6 +18,8 @@
 //! servers drop errors for departed resources but store chats offline.
 
 use crate::core::action::{Action, Outbox};
+use crate::core::addresses;
+use crate::core::receipts;
 use crate::core::spool_record::{Bounce, Kind, Outbound, Record};
 use crate::core::time::{Now, rfc3339_utc};
 use crate::core::xmpp::session::Session;
@@ -182,7 +185,7 @@ impl Mailbox {
 
 /// The stanzas for a record: a received message as one message for the text and one per media
 /// URL (body = URL plus OOB, which is what makes Conversations show the picture); an outbound
-/// bounce as one message error.
+/// bounce as one message error; a sent message as its receipt.
 fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String> {
     match record.kind() {
         Kind::Inbound => {
@@ -195,12 +198,15 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
             let late = now.wall_ms.saturating_sub(received) > DELAY_STAMP_AFTER_MS;
             let stamp = (delayed || late || m.voipms_ms.is_some()).then(|| rfc3339_utc(received));
             let delay = stamp.as_deref().map(|s| (s, domain));
+            // A group MMS: every stanza of it names the group (XEP-0033), so that each lands in it.
+            let group = (!m.group.is_empty()).then(|| addresses::group(&m.user, &m.group));
             let mut out = Vec::new();
             if !m.text.is_empty() {
-                out.push(build::chat(&from, &m.user, &record.id, &m.text, None, delay));
+                out.push(build::chat(&from, &m.user, &record.id, &m.text, group.as_ref(), None, delay));
             }
             for (i, url) in m.media.iter().enumerate() {
-                out.push(build::chat(&from, &m.user, &format!("{}-m{}", record.id, i + 1), url, Some(url), delay));
+                let id = format!("{}-m{}", record.id, i + 1);
+                out.push(build::chat(&from, &m.user, &id, url, group.as_ref(), Some(url), delay));
             }
             out
         }
@@ -209,14 +215,15 @@ fn stanzas(record: &Record, domain: &str, now: Now, delayed: bool) -> Vec<String
                 return Vec::new();
             };
             let Some(b) = &o.bounce else {
-                return Vec::new();
+                // Sent: the receipt, if one is owed.
+                return receipts::stanza(record, domain).into_iter().collect();
             };
             let error = ErrorSpec::new(&b.condition, &b.error_type, b.text.clone());
             let from = format!("{}@{domain}", o.contact);
             let mut out = vec![build::message_error(&from, &o.sender, o.stanza_id.as_deref(), &error)];
             if b.notice {
                 let bare = o.sender.split('/').next().unwrap_or(&o.sender);
-                out.push(build::chat(&from, bare, &format!("{}-n", record.id), &notice_text(o, b), None, None));
+                out.push(build::chat(&from, bare, &format!("{}-n", record.id), &notice_text(o, b), None, None, None));
             }
             out
         }

@@ -11,13 +11,18 @@
 //! - [`voipms`]: API requests and answers, message parts, the webhook body; [`backfill`]:
 //!   asking VoIP.ms for what the webhook missed; [`seen`]: each received message once.
 //! - [`quota`]: the daily sending cap.
-//! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`], [`iq`].
+//! - [`iq`]: the iq dispatcher; [`disco`]: XEP-0030 + XEP-0115; [`gateway_prompt`]: XEP-0100;
+//!   [`presence`]: RFC 6121 subscriptions and the XEP-0100 presence flows.
+//! - [`config`], [`json`], [`secret`], [`phone`], [`time`], [`retry`], [`spool_record`].
 
 pub mod action;
+pub mod addresses;
 pub mod backfill;
 pub mod config;
 pub mod delivery;
+pub mod disco;
 pub mod gateway;
+pub mod gateway_prompt;
 #[cfg(test)]
 mod gateway_tests;
 pub mod iq;
@@ -26,7 +31,9 @@ pub mod mailbox;
 pub mod metrics;
 pub mod outbound;
 pub mod phone;
+pub mod presence;
 pub mod quota;
+pub mod receipts;
 pub mod retry;
 pub mod router;
 pub mod secret;

@@ -11,7 +11,7 @@
 //! (voipms.md §4.3).
 
 use crate::core::action::{Action, Outbox};
-use crate::core::phone::Nanp;
+use crate::core::phone::{Destination, Nanp};
 use crate::core::spool_record::{OutPart, Record};
 use crate::core::time::{Now, eastern_date};
 use crate::core::voipms::api::{Request, Row};
@@ -336,7 +336,7 @@ pub fn request_for(record: &Record) -> Option<Request> {
     let part: &OutPart = o.parts.get(o.next_part as usize)?;
     Some(Request::Send {
         did: Nanp::parse(&o.did)?,
-        dst: Nanp::parse(&o.dst)?,
+        dst: Destination::parse(&o.dst)?,
         part: Part {
             method: if part.mms { Method::Mms } else { Method::Sms },
             message: part.message.clone(),
@@ -352,7 +352,7 @@ fn verify_request(record: &Record, since_ms: u64, now: Now) -> Option<Request> {
     let from_secs = (since_ms / 1000) as i64 - VERIFY_SLACK_SECS;
     Some(Request::Sent {
         did: Nanp::parse(&o.did)?,
-        contact: Nanp::parse(&o.dst)?,
+        contact: Destination::parse(&o.dst)?,
         mms: part.mms,
         from: eastern_date(from_secs),
         to: eastern_date((now.wall_ms / 1000) as i64),

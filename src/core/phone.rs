@@ -59,6 +59,93 @@ impl fmt::Display for Nanp {
     }
 }
 
+/// A US/Canadian short code: 5 or 6 digits (CTIA's common short codes), the numbers banks,
+/// 2FA services and shops text from. VoIP.ms delivers texts from them; whether it sends to them
+/// is VoIP.ms's call (its `invalid_dst` says no).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShortCode {
+    digits: [u8; 6],
+    len: u8,
+}
+
+impl ShortCode {
+    /// Parse 5 or 6 ASCII digits (nothing else).
+    pub fn parse(s: &str) -> Option<ShortCode> {
+        if !(5..=6).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut digits = [0u8; 6];
+        digits[..s.len()].copy_from_slice(s.as_bytes());
+        Some(ShortCode { digits, len: s.len() as u8 })
+    }
+
+    /// Parse what a person types: spaces and dashes are ignored (`123 45`).
+    pub fn parse_human(s: &str) -> Option<ShortCode> {
+        let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '\u{a0}')).collect();
+        ShortCode::parse(&cleaned)
+    }
+
+    /// The digits, as VoIP.ms and JID localparts use them.
+    pub fn digits(&self) -> &str {
+        // Only ASCII digits are stored (checked in `parse`).
+        std::str::from_utf8(&self.digits[..self.len as usize]).unwrap_or("00000")
+    }
+}
+
+/// Where a user's message goes: a NANP number or a short code (xmpp.md §8.7: a 5–6 digit short
+/// code is sent; only VoIP.ms's `invalid_dst` refuses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Destination {
+    /// A US/Canadian number.
+    Nanp(Nanp),
+    /// A short code.
+    ShortCode(ShortCode),
+}
+
+impl Destination {
+    /// Parse a NANP number in one of its three forms, or a short code (no punctuation).
+    pub fn parse(s: &str) -> Option<Destination> {
+        Nanp::parse(s).map(Destination::Nanp).or_else(|| ShortCode::parse(s).map(Destination::ShortCode))
+    }
+
+    /// What VoIP.ms gets in `dst` and `contact`: 10 digits, or the short code.
+    pub fn digits(&self) -> &str {
+        match self {
+            Destination::Nanp(n) => n.ten_digits(),
+            Destination::ShortCode(c) => c.digits(),
+        }
+    }
+
+    /// The JID localpart: `+1N`, or the short code.
+    pub fn localpart(&self) -> String {
+        match self {
+            Destination::Nanp(n) => n.e164(),
+            Destination::ShortCode(c) => c.digits().to_string(),
+        }
+    }
+
+    /// The short code, if this is one.
+    pub fn short_code(&self) -> Option<ShortCode> {
+        match self {
+            Destination::ShortCode(c) => Some(*c),
+            Destination::Nanp(_) => None,
+        }
+    }
+}
+
+impl From<Nanp> for Destination {
+    fn from(n: Nanp) -> Destination {
+        Destination::Nanp(n)
+    }
+}
+
+impl fmt::Display for Destination {
+    /// Shows the redacted form, as [`Nanp`]'s does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(self.digits()))
+    }
+}
+
 /// A number as it arrives from VoIP.ms: usually NANP, but short codes (2FA, banks) and other
 /// sender IDs also text in. We keep what we cannot parse so that nothing is lost.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -105,11 +192,12 @@ pub fn redact(number: &str) -> String {
 }
 
 /// The localpart of a contact JID, as in the product contract: `+1N` (reached through the
-/// user's default DID) or `+1N%+1D` (through DID `D`). Each side also accepts `1N` and `N`.
+/// user's default DID) or `+1N%+1D` (through DID `D`). Each side also accepts `1N` and `N`; the
+/// number may also be a 5–6 digit short code (`12345`, `12345%+1D`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContactAddress {
     /// The other party.
-    pub number: Nanp,
+    pub number: Destination,
     /// The user's DID to send from, when named.
     pub via: Option<Nanp>,
 }
@@ -118,16 +206,18 @@ impl ContactAddress {
     /// Parse a localpart; `None` if it is not in one of the contract's forms.
     pub fn parse(localpart: &str) -> Option<ContactAddress> {
         match localpart.split_once('%') {
-            Some((number, via)) => Some(ContactAddress { number: Nanp::parse(number)?, via: Some(Nanp::parse(via)?) }),
-            None => Some(ContactAddress { number: Nanp::parse(localpart)?, via: None }),
+            Some((number, via)) => {
+                Some(ContactAddress { number: Destination::parse(number)?, via: Some(Nanp::parse(via)?) })
+            }
+            None => Some(ContactAddress { number: Destination::parse(localpart)?, via: None }),
         }
     }
 
     /// The canonical localpart: `+1N` or `+1N%+1D`.
     pub fn localpart(&self) -> String {
         match self.via {
-            Some(did) => format!("{}%{}", self.number.e164(), did.e164()),
-            None => self.number.e164(),
+            Some(did) => format!("{}%{}", self.number.localpart(), did.e164()),
+            None => self.number.localpart(),
         }
     }
 }
@@ -190,6 +280,30 @@ mod tests {
     }
 
     #[test]
+    fn short_codes_are_five_or_six_digits() {
+        assert_eq!(ShortCode::parse("12345").map(|c| c.digits().to_string()).as_deref(), Some("12345"));
+        assert_eq!(ShortCode::parse("123456").map(|c| c.digits().to_string()).as_deref(), Some("123456"));
+        for bad in ["", "1234", "1234567", "12a45", "+12345", " 12345", "１２３４５"] {
+            assert_eq!(ShortCode::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(ShortCode::parse_human("123 45").map(|c| c.digits().to_string()).as_deref(), Some("12345"));
+        assert_eq!(ShortCode::parse_human("(12345)"), None);
+    }
+
+    #[test]
+    fn destinations_are_numbers_or_short_codes() {
+        let n = Destination::parse("+15552345678").unwrap();
+        assert_eq!((n.digits(), n.localpart().as_str(), n.short_code()), ("5552345678", "+15552345678", None));
+        let c = Destination::parse("12345").unwrap();
+        assert_eq!((c.digits(), c.localpart().as_str()), ("12345", "12345"));
+        assert_eq!(c.to_string(), "…2345", "redacted like a number");
+        assert_eq!(n.to_string(), "…5678");
+        for bad in ["1234", "1234567", "+12345", "5550345678", "x"] {
+            assert_eq!(Destination::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn senders_keep_short_codes() {
         assert_eq!(Sender::parse("+15552345678"), Some(Sender::Nanp(Nanp::parse("5552345678").unwrap())));
         assert_eq!(Sender::parse("72345"), Some(Sender::Other("72345".into())));
@@ -208,9 +322,23 @@ mod tests {
             let c = ContactAddress::parse(form).unwrap();
             assert_eq!(c.localpart(), "+15552345678%+15557654321", "{form}");
         }
-        for bad in
-            ["", "%", "+15552345678%", "%+15552345678", "+15552345678%+15557654321%1", "alice", "+4420%+15552345678"]
-        {
+        let code = ContactAddress::parse("12345%+15557654321").unwrap();
+        assert_eq!(code.number.short_code().map(|c| c.digits().to_string()).as_deref(), Some("12345"));
+        assert_eq!(code.localpart(), "12345%+15557654321");
+        assert_eq!(ContactAddress::parse("654321").unwrap().localpart(), "654321");
+        for bad in [
+            "",
+            "%",
+            "+15552345678%",
+            "%+15552345678",
+            "+15552345678%+15557654321%1",
+            "alice",
+            "+4420%+15552345678",
+            "1234",
+            "1234567",
+            "+12345",
+            "12345%12345",
+        ] {
             assert_eq!(ContactAddress::parse(bad), None, "{bad:?}");
         }
     }

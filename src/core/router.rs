@@ -6,7 +6,7 @@
 //! error with the RFC 6120 condition of xmpp.md §9 and no VoIP.ms call is made.
 
 use crate::core::config::Config;
-use crate::core::phone::{ContactAddress, Nanp};
+use crate::core::phone::{ContactAddress, Destination, Nanp};
 use crate::core::voipms::parts::{self, Part, PlanError};
 use crate::core::xmpp::stanza::{ErrorSpec, Message, MessageType};
 
@@ -26,8 +26,8 @@ pub enum Route {
 pub struct Outgoing {
     /// The DID it leaves from.
     pub did: Nanp,
-    /// The destination.
-    pub dst: Nanp,
+    /// The destination: a number or a short code.
+    pub dst: Destination,
     /// The VoIP.ms sends, in order.
     pub parts: Vec<Part>,
 }
@@ -52,12 +52,27 @@ pub fn route(config: &Config, msg: &Message) -> Route {
             "you are not allowed to send SMS through this gateway",
         ));
     };
+    // XEP-0033 (xmpp.md §6.6): VoIP.ms sends to one number per call, and separate texts would
+    // break the group for everyone, so a group reply is refused, whatever JID it went to.
+    if msg.addresses > 1 {
+        return Route::Reject(ErrorSpec::new(
+            "feature-not-implemented",
+            "cancel",
+            format!(
+                "VoIP.ms cannot send group messages, so nothing was sent to the {} recipients; text each number on its own (+1NXXNXXXXXX@{})",
+                msg.addresses, config.xmpp.component
+            ),
+        ));
+    }
     let Some(local) = msg.to.local() else {
         if msg.addresses > 0 {
             return Route::Reject(ErrorSpec::new(
                 "feature-not-implemented",
                 "cancel",
-                "VoIP.ms cannot send group messages",
+                format!(
+                    "this gateway does not route XEP-0033 addresses; write to the number's own JID (+1NXXNXXXXXX@{})",
+                    config.xmpp.component
+                ),
             ));
         }
         return Route::Reject(ErrorSpec::new(
@@ -67,20 +82,21 @@ pub fn route(config: &Config, msg: &Message) -> Route {
         ));
     };
     let Some(address) = ContactAddress::parse(local) else {
-        // A real number VoIP.ms cannot reach (another country, a short code) is not a
-        // malformed address: xmpp.md §8.7.
+        // A real number VoIP.ms cannot reach (another country, a 3–4 or 7–8 digit code) is not
+        // a malformed address: xmpp.md §8.7. (5–6 digit short codes parsed above: they are sent,
+        // and only VoIP.ms's `invalid_dst` refuses them.)
         let number = local.split('%').next().unwrap_or(local);
         if is_phone_number(number) {
             return Route::Reject(ErrorSpec::new(
                 "item-not-found",
                 "cancel",
-                "VoIP.ms can only text US and Canadian numbers (+1NXXNXXXXXX)",
+                "VoIP.ms can only text US and Canadian numbers (+1NXXNXXXXXX) and 5–6 digit short codes",
             ));
         }
         return Route::Reject(ErrorSpec::new(
             "jid-malformed",
             "modify",
-            "not a US/Canada phone number: write to +1NXXNXXXXXX or +1NXXNXXXXXX%+1DID",
+            "not a US/Canada phone number: write to +1NXXNXXXXXX, +1NXXNXXXXXX%+1DID or a 5–6 digit short code",
         ));
     };
     let did = match address.via {
@@ -104,13 +120,6 @@ pub fn route(config: &Config, msg: &Message) -> Route {
             "not-acceptable",
             "modify",
             "encrypted messages cannot be sent as SMS; turn encryption off for this contact",
-        ));
-    }
-    if msg.addresses > 1 {
-        return Route::Reject(ErrorSpec::new(
-            "feature-not-implemented",
-            "cancel",
-            "VoIP.ms cannot send group messages",
         ));
     }
     let text = strip_media_urls(body, &msg.oob_urls);
@@ -190,7 +199,7 @@ mod tests {
         let r = route(&config(), &msg("bob@example.com/phone", "+15559998888@sms.example.com", Some("hi")));
         let Route::Send(o) = r else { panic!("{r:?}") };
         assert_eq!(o.did.e164(), "+15557654321");
-        assert_eq!(o.dst.e164(), "+15559998888");
+        assert_eq!(o.dst.localpart(), "+15559998888");
         assert_eq!(o.parts[0].method, Method::Sms);
     }
 
@@ -262,6 +271,39 @@ mod tests {
         let mut group = msg("alice@example.com/x", "sms.example.com", Some("hi"));
         group.addresses = 2;
         assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
+        // To a contact too, even one through a DID that is not theirs: the group is the reason.
+        for to in ["+15559998888@sms.example.com", "+15559998888%+15557654321@sms.example.com"] {
+            group.to = Jid::parse(to).unwrap();
+            let Route::Reject(e) = route(&c, &group) else { panic!("{to}") };
+            assert_eq!((e.condition.as_str(), e.error_type.as_str()), ("feature-not-implemented", "cancel"));
+            assert!(e.text.contains("cannot send group messages") && e.text.contains("2 recipients"), "{}", e.text);
+        }
+        // One address to a contact is an ordinary message.
+        group.to = Jid::parse("+15559998888@sms.example.com").unwrap();
+        group.addresses = 1;
+        assert!(matches!(route(&c, &group), Route::Send(_)));
+        group.to = Jid::parse("sms.example.com").unwrap();
+        assert_eq!(reject(route(&c, &group)), ("feature-not-implemented".into(), "cancel".into()));
+    }
+
+    #[test]
+    fn short_codes_are_sent_other_codes_are_not_found() {
+        let c = config();
+        for (to, did) in
+            [("12345@sms.example.com", "+15557654321"), ("654321%+15553334444@sms.example.com", "+15553334444")]
+        {
+            let r = route(&c, &msg("bob@example.com/x", to, Some("STOP")));
+            let Route::Send(o) = r else { panic!("{to}: {r:?}") };
+            assert!(o.dst.short_code().is_some(), "{to}");
+            assert_eq!(o.did.e164(), did);
+        }
+        for to in ["1234@sms.example.com", "1234567@sms.example.com"] {
+            assert_eq!(
+                reject(route(&c, &msg("bob@example.com/x", to, Some("hi")))),
+                ("item-not-found".into(), "cancel".into()),
+                "{to}"
+            );
+        }
     }
 
     #[test]

@@ -396,6 +396,26 @@ mod tests {
     }
 
     #[test]
+    fn a_group_webhook_links_its_id_to_each_users_fingerprint() {
+        // One group MMS delivered to alice (DID …5678) and bob (DID …4321): one id, two
+        // fingerprints, each linked to it.
+        let mut s = Seen::default();
+        let id = id_key(true, "300");
+        for did in ["5552345678", "5557654321"] {
+            let fp = s.new_fingerprint("+15559998888", did, "hi all", 60_000, &|_| false);
+            s.insert(fp.clone(), 60_000);
+            s.link(&id, &fp, 60_000);
+        }
+        let mut again = Seen::load(&s.take_pending().unwrap(), 70_000);
+        // Bob's DID lists the row under the webhook's id: it claims bob's fingerprint only.
+        assert!(again.claim_linked(&id, "+15559998888", "5557654321", "hi all", 60_000));
+        assert!(!again.claim_linked(&id, "+15559998888", "5557654321", "hi all", 60_000), "once");
+        // Alice's copy is still there, for her DID's row (by id, or under another id).
+        assert!(again.claim_fingerprint("+15559998888", "5552345678", "hi all", 60_000, 80_000));
+        assert!(!again.claim_linked(&id, "+15559998888", "5552345678", "hi all", 60_000), "claimed");
+    }
+
+    #[test]
     fn forgets_after_its_time_and_compacts() {
         let mut s = Seen::default();
         for i in 0..3000 {

@@ -59,6 +59,11 @@ pub struct Inbound {
     /// When VoIP.ms received it (Unix ms), when known (backfill): the delay stamp.
     #[nserde(default)]
     pub voipms_ms: Option<u64>,
+    /// A group MMS: the other recipients besides the user's own DID, as `+1…` (XEP-0033
+    /// addresses on delivery). Empty for a one-to-one message (and in records written before
+    /// group messages existed).
+    #[nserde(default)]
+    pub group: Vec<String>,
 }
 
 /// A user's message on its way to VoIP.ms.
@@ -345,6 +350,16 @@ mod tests {
         let read = Record::from_json(&old).unwrap();
         assert!(!read.outbound.unwrap().bounce.unwrap().notice);
         assert_eq!(Record::from_json(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn an_inbound_record_written_before_group_messages_still_reads() {
+        let old = r#"{"v":1,"id":"b1-2","seq":2,"rev":0,"accepted_ms":5,"inbound":{"user":"alice@example.com","contact":"+15559998888","did":"5552345678","text":"hi","media":[],"voipms_id":"7","mms":false,"voipms_ms":null}}"#;
+        let r = Record::from_json(old).unwrap();
+        assert_eq!(r.inbound.as_ref().unwrap().group, Vec::<String>::new());
+        let mut group = r.clone();
+        group.inbound.as_mut().unwrap().group = vec!["+15557654321".into(), "+15553334444".into()];
+        assert_eq!(Record::from_json(&group.to_json()).unwrap(), group);
     }
 
     #[test]

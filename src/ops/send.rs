@@ -27,7 +27,7 @@ pub fn prepare(config: &Config, from: &str, to: &str, text: &str, media: &[Strin
         format!("--to \"{to}\" is not a US/Canada number: VoIP.ms can only text those (+1NXXNXXXXXX)")
     })?;
     let parts = parts::plan(text, media).map_err(|e| e.to_string())?;
-    Ok(Outgoing { did, dst, parts })
+    Ok(Outgoing { did, dst: dst.into(), parts })
 }
 
 /// Send the parts in order; each id goes to `out`, a failure's reason to `err`.

@@ -2,7 +2,9 @@
 //! handshake, then sends stanzas and expects stanzas (including "expect nothing").
 //!
 //! It answers the gateway's XEP-0199 pings by itself, as a server does, unless told not to (to
-//! play a dead connection). On a failed expectation it prints what it received instead.
+//! play a dead connection). Presence stanzas are kept apart (the gateway announces its domain at
+//! every connect): [`Peer::expect_presence`] waits for them, the other expectations never see
+//! them. On a failed expectation it prints what it received instead.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -109,6 +111,8 @@ pub struct Peer {
     /// Pings seen (answered or not).
     pub pings_seen: usize,
     received: VecDeque<Element>,
+    /// Presence stanzas received and not yet expected.
+    presences: VecDeque<Element>,
     log: Vec<String>,
     closed: bool,
 }
@@ -131,6 +135,7 @@ impl Peer {
             answer_pings: true,
             pings_seen: 0,
             received: VecDeque::new(),
+            presences: VecDeque::new(),
             log: Vec::new(),
             closed: false,
         }
@@ -212,6 +217,7 @@ impl Peer {
                         self.answer_ping(&e);
                     }
                 }
+                Read1::Stanza(e) if e.is("presence", ns::COMPONENT) => self.presences.push_back(e),
                 Read1::Stanza(e) => return Some(e),
                 Read1::Header(_) => panic!("a second stream header"),
                 Read1::End | Read1::Closed | Read1::Timeout => return None,
@@ -237,6 +243,47 @@ impl Peer {
     /// Wait for a stanza matching `pred`; earlier non-matching stanzas stay queued.
     pub fn expect(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
         self.expect_raw(what, pred)
+    }
+
+    /// Wait for a presence matching `pred` (earlier presences that do not match stay queued;
+    /// other stanzas read meanwhile stay queued for the other expectations).
+    pub fn expect_presence(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.presences.iter().position(&pred) {
+                return self.presences.remove(i).expect("present");
+            }
+            match self.read_frame(deadline) {
+                Read1::Stanza(e) if Self::is_ping(&e) => {
+                    self.pings_seen += 1;
+                    if self.answer_pings {
+                        self.answer_ping(&e);
+                    }
+                }
+                Read1::Stanza(e) if e.is("presence", ns::COMPONENT) => self.presences.push_back(e),
+                Read1::Stanza(e) => self.received.push_back(e),
+                _ => panic!("expected {what}; received instead:\n{}", self.log.join("\n")),
+            }
+        }
+    }
+
+    /// Assert that no presence arrives within `d` (and none is queued).
+    pub fn expect_no_presence_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while self.presences.is_empty() {
+            match self.read_frame(deadline) {
+                Read1::Stanza(e) if Self::is_ping(&e) => {
+                    self.pings_seen += 1;
+                    if self.answer_pings {
+                        self.answer_ping(&e);
+                    }
+                }
+                Read1::Stanza(e) if e.is("presence", ns::COMPONENT) => self.presences.push_back(e),
+                Read1::Stanza(e) => self.received.push_back(e),
+                _ => return,
+            }
+        }
+        panic!("expected no presence; received {:?}", self.presences);
     }
 
     /// Wait for the next stanza, whatever it is.

@@ -5,6 +5,20 @@
 use super::*;
 use crate::core::time::parse_eastern;
 
+/// A received message for one user, as the webhook or backfill brought it.
+struct Received<'a> {
+    from: &'a Sender,
+    did: Nanp,
+    text: String,
+    media: Vec<String>,
+    voipms_id: Option<String>,
+    mms: bool,
+    /// VoIP.ms's own time (backfill): the delay stamp.
+    voipms_ms: Option<u64>,
+    /// A group message's other recipients (`+1…`).
+    group: Vec<String>,
+}
+
 impl Gateway {
     /// The server answered a message with an error: if it is a delivery of ours, deliver it
     /// again later (`wait`) or set it aside as undeliverable (`core::delivery`).
@@ -92,10 +106,16 @@ impl Gateway {
         let Some(record_id) = keys.iter().find_map(|k| self.pending_keys.get(k)).cloned() else {
             return false;
         };
-        if let (Some(token), Some(Pending::Inbound { tokens, .. } | Pending::Unrouted { tokens, .. })) =
-            (token, self.pending.get_mut(&record_id))
-        {
-            tokens.push(token);
+        if let Some(token) = token {
+            match self.pending.get_mut(&record_id) {
+                Some(Pending::Unrouted { tokens, .. }) => tokens.push(token),
+                Some(Pending::Inbound { arrival, .. }) => {
+                    if let Some(a) = self.arrivals.get_mut(arrival) {
+                        a.tokens.push(token);
+                    }
+                }
+                _ => {}
+            }
         }
         self.counters.duplicates += 1;
         true
@@ -107,7 +127,7 @@ impl Gateway {
             self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
             return;
         }
-        let keys: Vec<String> = message.id.iter().map(|id| id_key(message.mms, id)).collect();
+        let mut keys: Vec<String> = message.id.iter().map(|id| id_key(message.mms, id)).collect();
         if self.duplicate(&keys, Some(token)) {
             log(
                 &mut self.out,
@@ -119,8 +139,8 @@ impl Gateway {
             );
             return;
         }
-        let owner = message.to.iter().find_map(|did| Some((self.config.owner_of(did)?.jid.clone(), *did)));
-        let Some((_, did)) = owner else {
+        let reached = self.reached(&message.to);
+        if reached.is_empty() {
             let dids: Vec<String> = message.to.iter().map(Nanp::to_string).collect();
             log(
                 &mut self.out,
@@ -144,80 +164,91 @@ impl Gateway {
             );
             self.write(record, Pending::Unrouted { tokens: vec![token], keys });
             return;
-        };
+        }
+        let group = message.to.len() > 1;
+        let dids: Vec<String> = reached.iter().map(|d| d.to_string()).collect();
         log(
             &mut self.out,
             Level::Info,
             format!(
-                "received a message from {} via DID {did} ({} characters, {} media)",
+                "received a {}message from {} via DID {} ({} characters, {} media)",
+                if group { "group " } else { "" },
                 message.from.redacted(),
+                dids.join(", "),
                 message.text.chars().count(),
                 message.media.len()
             ),
         );
-        let _ = self.accept_inbound(
-            now,
-            &message.from,
-            did,
-            message.text,
-            message.media,
-            message.id,
-            message.mms,
-            None,
-            vec![token],
-            keys,
-        );
+        let mut records = Vec::new();
+        let mut links = Vec::new();
+        for did in reached {
+            // Every recipient but the DID it reaches this user through: the rest of the group.
+            let others: Vec<String> =
+                if group { message.to.iter().filter(|d| **d != did).map(Nanp::e164).collect() } else { Vec::new() };
+            let handed_out = |k: &str| keys.iter().any(|taken| taken == k);
+            let fingerprint = self.fingerprint(now, &message.from, did, &message.text, &handed_out);
+            if let Some(id) = &message.id {
+                links.push((id_key(message.mms, id), fingerprint.clone()));
+            }
+            keys.push(fingerprint);
+            let received = Received {
+                from: &message.from,
+                did,
+                text: message.text.clone(),
+                media: message.media.clone(),
+                voipms_id: message.id.clone(),
+                mms: message.mms,
+                voipms_ms: None,
+                group: others,
+            };
+            records.extend(self.inbound_record(now, received));
+        }
+        self.write_arrival(records, Arrival::new(vec![token], keys, links));
     }
 
-    /// Spool a received message for the owner of `did`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn accept_inbound(
-        &mut self,
-        now: Now,
-        from: &Sender,
-        did: Nanp,
-        text: String,
-        media: Vec<String>,
-        voipms_id: Option<String>,
-        mms: bool,
-        voipms_ms: Option<u64>,
-        tokens: Vec<u64>,
-        mut keys: Vec<String>,
-    ) -> Option<String> {
-        let user = self.config.owner_of(&did)?;
-        let default_did = user.dids.first() == Some(&did);
-        let contact = if default_did { from.localpart() } else { format!("{}%{}", from.localpart(), did.e164()) };
-        let user_jid = user.jid.to_string();
-        let mut link = None;
-        if voipms_ms.is_none() {
-            // Brought by a webhook: a backfilled row under another id may claim this, once; its
-            // own row (same id) claims it for sure.
-            let pending = &self.pending_keys;
-            let fingerprint =
-                self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), &text, now.wall_ms, &|k| {
-                    pending.contains_key(k)
-                });
-            link = voipms_id.as_ref().map(|id| (id_key(mms, id), fingerprint.clone()));
-            keys.push(fingerprint);
+    /// The DIDs through which a message to `to` reaches its users: one per mapped user among the
+    /// recipients (their default DID if it is one of them, else the first listed), in order.
+    pub(super) fn reached(&self, to: &[Nanp]) -> Vec<Nanp> {
+        let mut out: Vec<Nanp> = Vec::new();
+        for did in to {
+            let Some(user) = self.config.owner_of(did) else { continue };
+            if let Some(i) = out.iter().position(|d| user.dids.contains(d)) {
+                if user.dids.first() == Some(did) {
+                    out[i] = *did;
+                }
+                continue;
+            }
+            out.push(*did);
         }
-        let record = self.new_record(
-            now,
-            Some(Inbound {
-                user: user_jid,
-                contact,
-                did: did.ten_digits().to_string(),
-                text,
-                media,
-                voipms_id,
-                mms,
-                voipms_ms,
-            }),
-            None,
-            None,
-        );
-        let id = record.id.clone();
-        self.write(record.clone(), Pending::Inbound { tokens, record, keys, link });
-        Some(id)
+        out
+    }
+
+    /// The fingerprint key of a message a webhook brought (a backfilled row under another id may
+    /// claim it once). `taken` tells keys already handed out for the same message.
+    fn fingerprint(&self, now: Now, from: &Sender, did: Nanp, text: &str, taken: &dyn Fn(&str) -> bool) -> String {
+        let pending = &self.pending_keys;
+        self.seen.new_fingerprint(&from.localpart(), did.ten_digits(), text, now.wall_ms, &|k| {
+            pending.contains_key(k) || taken(k)
+        })
+    }
+
+    /// The record of a received message for the owner of `did`.
+    fn inbound_record(&mut self, now: Now, m: Received<'_>) -> Option<Record> {
+        let user = self.config.owner_of(&m.did)?;
+        let default_did = user.dids.first() == Some(&m.did);
+        let contact = if default_did { m.from.localpart() } else { format!("{}%{}", m.from.localpart(), m.did.e164()) };
+        let inbound = Inbound {
+            user: user.jid.to_string(),
+            contact,
+            did: m.did.ten_digits().to_string(),
+            text: m.text,
+            media: m.media,
+            voipms_id: m.voipms_id,
+            mms: m.mms,
+            voipms_ms: m.voipms_ms,
+            group: m.group,
+        };
+        Some(self.new_record(now, Some(inbound), None, None))
     }
 
     pub(super) fn backfill_found(&mut self, now: Now, found: Found) {
@@ -257,19 +288,21 @@ impl Gateway {
             format!("backfill found a message from {} via DID {did} that no webhook brought", from.redacted()),
         );
         self.counters.backfill_found += 1;
-        let id = self.accept_inbound(
-            now,
-            &from,
+        let received = Received {
+            from: &from,
             did,
             text,
-            row.media,
-            Some(row.id),
-            row.mms,
-            Some(at_ms),
-            Vec::new(),
-            vec![key],
-        );
-        self.backfill_pending.extend(id);
+            media: row.media,
+            voipms_id: Some(row.id),
+            mms: row.mms,
+            voipms_ms: Some(at_ms),
+            group: Vec::new(),
+        };
+        let Some(record) = self.inbound_record(now, received) else {
+            return;
+        };
+        self.backfill_pending.insert(record.id.clone());
+        self.write_arrival(vec![record], Arrival::new(Vec::new(), vec![key], Vec::new()));
     }
 
     /// Move the backfill cursor once the run is over and what it found is durable.

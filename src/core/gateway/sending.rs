@@ -68,10 +68,10 @@ impl Gateway {
                 contact,
                 stanza_id: m.id.clone(),
                 did: outgoing.did.ten_digits().to_string(),
-                dst: outgoing.dst.ten_digits().to_string(),
+                dst: outgoing.dst.digits().to_string(),
                 parts,
                 next_part: 0,
-                receipt: m.receipt_requested,
+                receipt: receipts::requested(&m),
                 bounce: None,
                 unconfirmed_ms: None,
             }),
@@ -141,12 +141,18 @@ impl Gateway {
             );
             self.outbound.remove(seq);
             self.counters.sent += 1;
-            self.out.push_back(Action::SpoolRemove(record.id));
+            if receipts::owed(o) {
+                // Owed durably, delivered like a bounce; the spool lets go once a ping confirms.
+                self.write(record.clone(), Pending::Receipt);
+                self.mailbox.add(record, false);
+                self.mailbox.flush(now, &mut self.session, &mut self.out);
+            } else {
+                self.out.push_back(Action::SpoolRemove(record.id));
+            }
         } else {
             self.outbound.update(record.clone());
             self.write(record, Pending::Progress { seq });
         }
-        let _ = now;
     }
 
     pub(super) fn send_failed(&mut self, now: Now, seq: u64, f: Failure) {
@@ -212,9 +218,23 @@ impl Gateway {
                     level,
                     format!("VoIP.ms did not send a message to {dst}: {} ({})", f.status, f.text),
                 );
-                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, f.text));
+                let text = match self.short_code(seq) {
+                    // The user wrote to the code: it may be quoted back to them (not to the log).
+                    Some(code) if matches!(f.status.as_str(), "invalid_dst" | "invalid_to_number") => format!(
+                        "VoIP.ms did not accept the short code {code}; VoIP.ms may not support texting short codes ({})",
+                        f.status
+                    ),
+                    _ => f.text,
+                };
+                self.bounce(now, seq, &ErrorSpec::new(f.condition, f.error_type, text));
             }
         }
+    }
+
+    /// The short code a queued message goes to, if it goes to one.
+    fn short_code(&self, seq: u64) -> Option<String> {
+        let o = self.outbound.record(seq)?.outbound.as_ref()?;
+        Destination::parse(&o.dst)?.short_code().map(|c| c.digits().to_string())
     }
 
     /// Retry a transient failure with back-off, or bounce it once `retry_for` has passed since

@@ -6,7 +6,7 @@
 //! in plain words that names no secret, no full phone number and no message text.
 
 use crate::core::json::{self, Value};
-use crate::core::phone::Nanp;
+use crate::core::phone::{Destination, Nanp};
 use crate::core::voipms::did_info::SmsSettings;
 use crate::core::voipms::parts::{Method, Part};
 
@@ -35,8 +35,8 @@ pub enum Request {
     Send {
         /// The sending DID.
         did: Nanp,
-        /// The destination.
-        dst: Nanp,
+        /// The destination (a number or a short code).
+        dst: Destination,
         /// What to send.
         part: Part,
     },
@@ -45,8 +45,8 @@ pub enum Request {
     Sent {
         /// The sending DID.
         did: Nanp,
-        /// The destination.
-        contact: Nanp,
+        /// The destination (a number or a short code).
+        contact: Destination,
         /// `getMMS` rather than `getSMS`.
         mms: bool,
         /// First day, `YYYY-MM-DD` US Eastern.
@@ -107,7 +107,7 @@ impl Request {
             Request::Send { did, dst, part } => {
                 let mut p = vec![
                     ("did", did.ten_digits().to_string()),
-                    ("dst", dst.ten_digits().to_string()),
+                    ("dst", dst.digits().to_string()),
                     ("message", part.message.clone()),
                 ];
                 for (name, url) in ["media1", "media2", "media3"].into_iter().zip(&part.media) {
@@ -118,7 +118,7 @@ impl Request {
             Request::Sent { did, contact, from, to, .. } => vec![
                 ("type", "0".to_string()),
                 ("did", did.ten_digits().to_string()),
-                ("contact", contact.ten_digits().to_string()),
+                ("contact", contact.digits().to_string()),
                 ("from", from.clone()),
                 ("to", to.clone()),
                 ("limit", LIST_LIMIT.to_string()),
@@ -590,7 +590,7 @@ mod tests {
     #[test]
     fn send_params() {
         let did = Nanp::parse("5552345678").unwrap();
-        let dst = Nanp::parse("+15557654321").unwrap();
+        let dst = Nanp::parse("+15557654321").unwrap().into();
         let part =
             Part { method: Method::Mms, message: "hi".into(), media: vec!["https://a/1".into(), "https://a/2".into()] };
         let r = Request::Send { did, dst, part };

@@ -41,6 +41,9 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// XEP-0030: Service Discovery, `disco#items` queries.
 pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 
+/// XEP-0115: Entity Capabilities, the `<c/>` in our presence.
+pub const CAPS: &str = "http://jabber.org/protocol/caps";
+
 /// XEP-0100 §6.3: `jabber:iq:gateway`, turning a typed phone number into a contact JID.
 pub const GATEWAY: &str = "jabber:iq:gateway";
 

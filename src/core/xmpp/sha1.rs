@@ -1,9 +1,11 @@
-//! SHA-1 (FIPS 180-4 §6.1), hand-written for the XEP-0114 handshake digest.
+//! SHA-1 (FIPS 180-4 §6.1), hand-written for the XEP-0114 handshake digest and the XEP-0115
+//! entity-capabilities verification string.
 //!
 //! Owns the hash function and nothing else. SHA-1 is not collision resistant; XEP-0114 §3 mandates
-//! it for `<handshake/>` and that is its only use here: never use it for anything security-relevant
+//! it for `<handshake/>` and XEP-0115 §5 uses it (`hash='sha-1'`) to name a fixed disco#info
+//! answer of ours, and those are its only uses here: never use it for anything security-relevant
 //! beyond that. Written by hand rather than adding a crate (docs/design.md §3: a page of our own
-//! code over a small dependency). One-shot only: the handshake hashes a few dozen bytes.
+//! code over a small dependency). One-shot only: the inputs are a few hundred bytes.
 
 /// FIPS 180-4 §5.3.1: the initial hash value H(0).
 const H0: [u32; 5] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476, 0xc3d2_e1f0];

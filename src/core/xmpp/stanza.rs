@@ -42,7 +42,7 @@ pub struct Message {
     pub oob_urls: Vec<String>,
     /// XEP-0184 `<request/>` present.
     pub receipt_requested: bool,
-    /// Recipients listed in an XEP-0033 `<addresses/>` element.
+    /// Recipients (`to`, `cc`, `bcc`) listed in an XEP-0033 `<addresses/>` element.
     pub addresses: usize,
     /// An OMEMO, OpenPGP or legacy PGP payload (its fallback body must not go out as SMS).
     pub encrypted: bool,
@@ -80,6 +80,58 @@ pub struct Iq {
     pub payload: Option<Element>,
 }
 
+/// A `<presence/>` `type` (RFC 6121 §4.7.1; absent means available).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceType {
+    /// No `type`: the sender is available.
+    Available,
+    /// The sender is no longer available.
+    Unavailable,
+    /// A request to subscribe to the recipient's presence.
+    Subscribe,
+    /// The recipient's subscription request was approved.
+    Subscribed,
+    /// A request to end a subscription to the recipient's presence.
+    Unsubscribe,
+    /// A subscription request was denied, or a subscription cancelled.
+    Unsubscribed,
+    /// A request for the recipient's current presence.
+    Probe,
+    /// An error about a presence we sent.
+    Error,
+}
+
+impl PresenceType {
+    /// The `type` attribute value (`None` for available).
+    pub fn as_attr(self) -> Option<&'static str> {
+        match self {
+            PresenceType::Available => None,
+            PresenceType::Unavailable => Some("unavailable"),
+            PresenceType::Subscribe => Some("subscribe"),
+            PresenceType::Subscribed => Some("subscribed"),
+            PresenceType::Unsubscribe => Some("unsubscribe"),
+            PresenceType::Unsubscribed => Some("unsubscribed"),
+            PresenceType::Probe => Some("probe"),
+            PresenceType::Error => Some("error"),
+        }
+    }
+
+    fn parse(attr: Option<&str>) -> Result<PresenceType, StanzaError> {
+        Ok(match attr {
+            None => PresenceType::Available,
+            Some("unavailable") => PresenceType::Unavailable,
+            Some("subscribe") => PresenceType::Subscribe,
+            Some("subscribed") => PresenceType::Subscribed,
+            Some("unsubscribe") => PresenceType::Unsubscribe,
+            Some("unsubscribed") => PresenceType::Unsubscribed,
+            Some("probe") => PresenceType::Probe,
+            Some("error") => PresenceType::Error,
+            // RFC 6121 §4.7.1: any other value is not a presence we can act on.
+            Some(other) => return Err(StanzaError::BadType(other.to_string())),
+        })
+    }
+}
+
 /// A presence from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
@@ -87,8 +139,8 @@ pub struct Presence {
     pub from: Jid,
     /// Recipient.
     pub to: Jid,
-    /// The `type` attribute (absent = available).
-    pub kind: Option<String>,
+    /// The type.
+    pub kind: PresenceType,
 }
 
 /// A stanza from the server.
@@ -145,7 +197,7 @@ impl Stanza {
             "presence" => Ok(Stanza::Presence(Presence {
                 from: jid_attr(e, "from")?,
                 to: jid_attr(e, "to")?,
-                kind: e.get_attr("type").map(str::to_string),
+                kind: PresenceType::parse(e.get_attr("type"))?,
             })),
             other => Err(StanzaError::UnknownElement(other.to_string())),
         }
@@ -176,9 +228,7 @@ fn parse_message(e: &Element) -> Result<Message, StanzaError> {
             || c.is("openpgp", ns::OPENPGP)
             || c.is("x", ns::LEGACY_PGP)
     }) || e.get_child("encryption", ns::EME).is_some();
-    let addresses = e
-        .get_child("addresses", ns::ADDRESS)
-        .map_or(0, |a| a.children().filter(|c| c.is("address", ns::ADDRESS)).count());
+    let addresses = crate::core::addresses::recipients(e);
     let error = e.get_child("error", e.ns());
     let error_condition = error
         .and_then(|err| err.children().find(|c| c.ns() == ns::STANZA_ERRORS && c.name() != "text"))
@@ -253,12 +303,14 @@ pub mod build {
         e.to_xml(ns::COMPONENT)
     }
 
-    /// An inbound SMS/MMS: `type='chat'`, a body, optionally OOB and an XEP-0203 delay stamp.
+    /// An inbound SMS/MMS: `type='chat'`, a body, optionally XEP-0033 addresses (a group
+    /// message), OOB and an XEP-0203 delay stamp.
     pub fn chat(
         from: &str,
         to: &str,
         id: &str,
         body: &str,
+        addresses: Option<&Element>,
         oob_url: Option<&str>,
         delay: Option<(&str, &str)>,
     ) -> String {
@@ -268,6 +320,9 @@ pub mod build {
             .attr("from", from)
             .attr("to", to)
             .child(Element::new("body", ns::COMPONENT).text(body));
+        if let Some(a) = addresses {
+            m.push_child(a.clone());
+        }
         if let Some(url) = oob_url {
             m.push_child(Element::new("x", ns::OOB).child(Element::new("url", ns::OOB).text(url)));
         }
@@ -275,6 +330,12 @@ pub mod build {
             m.push_child(Element::new("delay", ns::DELAY).attr("from", by).attr("stamp", stamp));
         }
         finish(m)
+    }
+
+    /// A message with no `type` and no body carrying one payload element (an XEP-0184
+    /// receipt).
+    pub fn message(from: &str, to: &str, id: &str, payload: Element) -> String {
+        finish(Element::new("message", ns::COMPONENT).attr("id", id).attr("from", from).attr("to", to).child(payload))
     }
 
     /// A message error in reply to a message (to/from swapped, same id, no body echoed).
@@ -305,6 +366,19 @@ pub mod build {
         }
         iq.push_child(error.element());
         finish(iq)
+    }
+
+    /// A presence of ours (RFC 6121 §4), with an optional payload (XEP-0115 caps).
+    pub fn presence(from: &str, to: &str, kind: PresenceType, payload: Option<Element>) -> String {
+        let mut p = Element::new("presence", ns::COMPONENT);
+        if let Some(t) = kind.as_attr() {
+            p.set_attr("type", t);
+        }
+        let mut p = p.attr("from", from).attr("to", to);
+        if let Some(e) = payload {
+            p.push_child(e);
+        }
+        finish(p)
     }
 
     /// An XEP-0199 ping.
@@ -397,8 +471,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(
-            matches!(parse("<presence from='a@b' to='sms.b' type='subscribe'/>"), Stanza::Presence(p) if p.kind.as_deref() == Some("subscribe"))
+        for (attr, kind) in [
+            ("", PresenceType::Available),
+            (" type='unavailable'", PresenceType::Unavailable),
+            (" type='subscribe'", PresenceType::Subscribe),
+            (" type='subscribed'", PresenceType::Subscribed),
+            (" type='unsubscribe'", PresenceType::Unsubscribe),
+            (" type='unsubscribed'", PresenceType::Unsubscribed),
+            (" type='probe'", PresenceType::Probe),
+            (" type='error'", PresenceType::Error),
+        ] {
+            let xml = format!("<presence from='a@b' to='sms.b'{attr}/>");
+            assert!(matches!(parse(&xml), Stanza::Presence(p) if p.kind == kind), "{xml}");
+            assert_eq!(kind.as_attr().map(|t| format!(" type='{t}'")).unwrap_or_default(), attr);
+        }
+        let e = Element::parse(b"<presence from='a@b' to='sms.b' type='chat'/>", &NsContext::component()).unwrap();
+        assert_eq!(Stanza::from_element(&e), Err(StanzaError::BadType("chat".into())));
+        assert_eq!(
+            build::presence("+15551234567@sms.b", "a@b", PresenceType::Subscribed, None),
+            "<presence type='subscribed' from='+15551234567@sms.b' to='a@b'/>"
+        );
+        assert_eq!(
+            build::presence(
+                "sms.b",
+                "a@b",
+                PresenceType::Available,
+                Some(Element::new("c", ns::CAPS).attr("ver", "v"))
+            ),
+            "<presence from='sms.b' to='a@b'><c xmlns='http://jabber.org/protocol/caps' ver='v'/></presence>"
         );
     }
 
@@ -425,6 +525,7 @@ mod tests {
             "alice@b",
             "i-1",
             "a < b & 'c'",
+            None,
             Some("https://m/x.jpg"),
             Some(("2025-07-20T20:24:16.000Z", "sms.b")),
         );
