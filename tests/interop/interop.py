@@ -237,12 +237,16 @@ async def teardown(clients, gateway, mock, server):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("servers", nargs="*", default=["prosody", "ejabberd", "demo"],
-                    choices=["prosody", "ejabberd", "demo"],
-                    help="servers to run against, and/or 'demo' to check docs/demo/run (default: all three)")
+    known = ["prosody", "ejabberd", "demo"]
+    # No `choices=` with nargs="*": argparse then rejects the empty default (Python < 3.12).
+    ap.add_argument("servers", nargs="*", default=known,
+                    help="servers to run against (prosody, ejabberd), and/or 'demo' to check docs/demo/run (default: all three)")
     ap.add_argument("-k", dest="only", action="append", default=[], help="only scenarios whose name contains this")
     ap.add_argument("--workdir", help="where configs, state and logs go (default: a new temporary directory)")
     args = ap.parse_args()
+    unknown = [s for s in args.servers if s not in known]
+    if unknown:
+        ap.error(f"unknown: {', '.join(unknown)} (choose from {', '.join(known)})")
 
     repo = stack.REPO
     bins = {
