@@ -15,6 +15,9 @@ fn an_unwritable_spool_answers_503_and_wait_then_recovers() {
     std::fs::write(&tmp, b"not a directory").unwrap();
     let (status, _) = gw.post_webhook(&webhook_body(FRIEND, ALICE_DID, "no room", &[]));
     assert_eq!(status, 503, "VoIP.ms should keep it");
+    // It went out while the write was tried (VoIP.ms's retry may bring it again: a duplicate,
+    // never a loss).
+    peer.expect_message(ALICE, "no room");
     peer.send(&chat("alice@example.com/phone", &format!("+1{FRIEND}"), "w1", "cannot store"));
     let (cond, kind, _) = peer.expect_error("w1");
     assert_eq!((cond.as_str(), kind.as_str()), ("resource-constraint", "wait"));

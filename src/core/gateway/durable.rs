@@ -6,13 +6,13 @@ use super::*;
 /// What to do once a record is durably written.
 #[derive(Debug)]
 pub(super) enum Pending {
-    /// One record of a received message (of its [`Arrival`]): once all are durable, answer the
-    /// webhooks, remember the keys, deliver.
-    Inbound { arrival: u64, record: Record },
+    /// One record of a received message (of its [`Arrival`], already in the mailbox): once all
+    /// are durable, answer the webhooks and remember the keys.
+    Inbound { arrival: u64 },
     /// A message for nobody: answer the webhooks, remember its keys.
     Unrouted { tokens: Vec<u64>, keys: Vec<String> },
     /// A new outbound message: queue it.
-    Outbound { record: Record },
+    Outbound { record: Box<Record> },
     /// Progress of a queued message: let its next part go.
     Progress { seq: u64 },
     /// A message's record now says its next part may be in flight: send it.
@@ -42,8 +42,8 @@ pub(super) struct Arrival {
     links: Vec<(String, String)>,
     /// Records not yet reported by the spool.
     unsynced: usize,
-    /// Records durable, waiting for the rest.
-    ready: Vec<Record>,
+    /// Ids of the records durable, waiting for the rest.
+    ready: Vec<String>,
     /// A record could not be written.
     failed: bool,
 }
@@ -66,8 +66,12 @@ impl Gateway {
         self.out.push_back(Action::SpoolWrite(Box::new(record)));
     }
 
-    /// Write the records of one received message (one per user), answered together.
-    pub(super) fn write_arrival(&mut self, records: Vec<Record>, arrival: Arrival) {
+    /// Write the records of one received message (one per user), answered together, and
+    /// deliver them at once: the stanzas go out while the fsync runs, and the webhook is still
+    /// answered only once every record is durable. A crash in between costs at most a
+    /// duplicate (VoIP.ms sends the unanswered webhook again), never a loss; the record leaves
+    /// the mailbox, and the spool, only after a ping written later was answered.
+    pub(super) fn write_arrival(&mut self, now: Now, records: Vec<Record>, arrival: Arrival) {
         let n = self.next_arrival;
         self.next_arrival += 1;
         if let Some(first) = records.first() {
@@ -77,19 +81,21 @@ impl Gateway {
         }
         self.arrivals.insert(n, Arrival { unsynced: records.len(), ..arrival });
         for record in records {
-            self.write(record.clone(), Pending::Inbound { arrival: n, record });
+            self.mailbox.add(record.clone(), false);
+            self.write(record, Pending::Inbound { arrival: n });
         }
+        self.mailbox.flush(now, &mut self.session, &mut self.out);
     }
 
     /// One record of an arrival was written (or `failed`): when it was the last, answer the
-    /// webhooks and deliver what is durable.
-    fn arrival_progress(&mut self, now: Now, n: u64, record: Option<Record>) {
+    /// webhooks (its records are already being delivered).
+    fn arrival_progress(&mut self, now: Now, n: u64, record: Option<&str>) {
         let Some(a) = self.arrivals.get_mut(&n) else {
             return;
         };
         a.unsynced = a.unsynced.saturating_sub(1);
         match record {
-            Some(r) => a.ready.push(r),
+            Some(id) => a.ready.push(id.to_string()),
             None => a.failed = true,
         }
         if a.unsynced > 0 {
@@ -104,7 +110,7 @@ impl Gateway {
         }
         if a.failed {
             // Not all on disk: not remembered, so that VoIP.ms's retry (or backfill) brings it
-            // again; the records that are durable are still delivered (a duplicate, not a loss).
+            // again (a duplicate of what is being delivered, not a loss).
             for key in a.keys {
                 self.pending_keys.remove(&key);
             }
@@ -114,22 +120,20 @@ impl Gateway {
                 self.seen.link(&id_key, &fingerprint, now.wall_ms);
             }
         }
-        for record in a.ready {
-            let source = if self.backfill_pending.remove(&record.id) {
+        for id in a.ready {
+            let source = if self.backfill_pending.remove(&id) {
                 self.advance_cursor();
                 "backfill"
             } else {
                 "webhook"
             };
             self.counters.received.add(source);
-            self.mailbox.add(record, false);
         }
-        self.mailbox.flush(now, &mut self.session, &mut self.out);
     }
 
     pub(super) fn synced(&mut self, now: Now, id: &str) {
         match self.pending.remove(id) {
-            Some(Pending::Inbound { arrival, record }) => self.arrival_progress(now, arrival, Some(record)),
+            Some(Pending::Inbound { arrival }) => self.arrival_progress(now, arrival, Some(id)),
             Some(Pending::Unrouted { tokens, keys }) => {
                 for token in tokens {
                     self.out.push_back(Action::WebhookReply { token, reply: WebhookReply::Accepted });
@@ -153,7 +157,7 @@ impl Gateway {
                     log(&mut self.out, Level::Info, format!("message '{id}' from {} is spooled for VoIP.ms", o.sender));
                 }
                 let seq = record.seq;
-                self.outbound.add(record);
+                self.outbound.add(*record);
                 // Accepted while a limit_reached answer came in: bounced like the rest of the queue.
                 if self.quota.closed(now.wall_ms) {
                     let error = self.quota.error(now.wall_ms);
@@ -209,7 +213,7 @@ impl Gateway {
                         text: "the gateway cannot store messages right now; try again later".into(),
                         notice: false,
                     });
-                    self.mailbox.add(record, false);
+                    self.mailbox.add(*record, false);
                     self.mailbox.flush(now, &mut self.session, &mut self.out);
                 }
             }

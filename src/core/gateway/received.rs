@@ -203,7 +203,7 @@ impl Gateway {
             };
             records.extend(self.inbound_record(now, received));
         }
-        self.write_arrival(records, Arrival::new(vec![token], keys, links));
+        self.write_arrival(now, records, Arrival::new(vec![token], keys, links));
     }
 
     /// The DIDs through which a message to `to` reaches its users: one per mapped user among the
@@ -302,7 +302,7 @@ impl Gateway {
             return;
         };
         self.backfill_pending.insert(record.id.clone());
-        self.write_arrival(vec![record], Arrival::new(Vec::new(), vec![key], Vec::new()));
+        self.write_arrival(now, vec![record], Arrival::new(Vec::new(), vec![key], Vec::new()));
     }
 
     /// Move the backfill cursor once the run is over and what it found is durable.

@@ -77,7 +77,7 @@ impl Gateway {
             }),
             None,
         );
-        self.write(record.clone(), Pending::Outbound { record });
+        self.write(record.clone(), Pending::Outbound { record: Box::new(record) });
     }
 
     /// A send or a lookup finished.
