@@ -14,14 +14,17 @@
 //! daily quota. No I/O here.
 //!
 //! Memory: a key is held as 64 bits of its SHA-1 with a 32-bit time and a 32-bit tag (16 bytes a
-//! slot): a received message costs two slots (its id and its fingerprint, which carries the
-//! link and the claim in its tag), about 45 bytes with the table's spare room. A false match
+//! slot, in a sorted vector with no spare room: `table`): a received message costs two slots
+//! (its id and its fingerprint, which carries the link and the claim in its tag), about 34
+//! bytes. A false match
 //! needs two of the keys of 35 days to share 64 bits (about 10^-8 at a million keys). The log
 //! holds the same: `#HASH<TAB>MS<TAB>TAG` lines; lines of older logs (the keys themselves,
 //! `link:` and `claimed:` keys) are read as well.
 
-use std::collections::HashMap;
+mod table;
+
 use std::fmt::Write as _;
+use table::Table;
 
 /// How long a key is remembered: longer than any redelivery, and than backfill reaches back
 /// ([`crate::core::backfill`] never looks further than 30 days).
@@ -45,7 +48,7 @@ struct Slot {
 /// The set of seen keys.
 #[derive(Debug, Default)]
 pub struct Seen {
-    keys: HashMap<u64, Slot>,
+    keys: Table,
     cursor_ms: Option<u64>,
     quota_until_ms: Option<u64>,
     /// Lines not yet handed to the shell.
@@ -127,13 +130,14 @@ impl Seen {
                     } else if let Some((id, fingerprint)) =
                         key.strip_prefix(LINK_PREFIX).and_then(|l| l.split_once('>'))
                     {
-                        let slot = seen.keys.entry(hash(fingerprint)).or_insert(Slot { at: secs(at), tag: 0 });
-                        slot.tag = (slot.tag & CLAIMED) | owner(id);
+                        let owner = owner(id);
+                        seen.keys.update(hash(fingerprint), Slot { at: secs(at), tag: 0 }, |slot| {
+                            slot.tag = (slot.tag & CLAIMED) | owner;
+                        });
                     } else if let Some(fingerprint) = key.strip_prefix(CLAIMED_PREFIX) {
-                        seen.keys.entry(hash(fingerprint)).or_insert(Slot { at: secs(at), tag: 0 }).tag |= CLAIMED;
+                        seen.keys.update(hash(fingerprint), Slot { at: secs(at), tag: 0 }, |slot| slot.tag |= CLAIMED);
                     } else {
-                        let slot = seen.keys.entry(hash(key)).or_insert(Slot { at: 0, tag: 0 });
-                        slot.at = slot.at.max(secs(at));
+                        seen.keys.update(hash(key), Slot { at: 0, tag: 0 }, |slot| slot.at = slot.at.max(secs(at)));
                     }
                 }
             }
@@ -143,7 +147,7 @@ impl Seen {
 
     /// Whether `key` was seen.
     pub fn contains(&self, key: &str) -> bool {
-        self.keys.contains_key(&hash(key))
+        self.keys.contains(hash(key))
     }
 
     fn write_slot(&mut self, h: u64, slot: Slot) {
@@ -159,7 +163,7 @@ impl Seen {
             return false;
         }
         let h = hash(&key);
-        let tag = self.keys.get(&h).map_or(0, |s| s.tag);
+        let tag = self.keys.get(h).map_or(0, |s| s.tag);
         self.write_slot(h, Slot { at: secs(at_ms), tag });
         true
     }
@@ -188,8 +192,8 @@ impl Seen {
             let prefix = fingerprint_base(from, did, text, minute);
             for n in 0.. {
                 let h = hash(&format!("{prefix}:{n}"));
-                let Some(slot) = self.keys.get(&h) else { break };
-                found.push((h, *slot));
+                let Some(slot) = self.keys.get(h) else { break };
+                found.push((h, slot));
             }
         }
         found
@@ -219,7 +223,7 @@ impl Seen {
     /// so that its backfilled row, recognised by id, claims that fingerprint and no other.
     pub fn link(&mut self, id_key: &str, fingerprint: &str, at_ms: u64) {
         let h = hash(fingerprint);
-        let slot = self.keys.get(&h).copied().unwrap_or(Slot { at: secs(at_ms), tag: 0 });
+        let slot = self.keys.get(h).unwrap_or(Slot { at: secs(at_ms), tag: 0 });
         self.write_slot(h, Slot { at: slot.at, tag: (slot.tag & CLAIMED) | owner(id_key) });
     }
 
@@ -278,10 +282,7 @@ impl Seen {
     pub fn compact(&mut self, now_ms: u64) -> Option<String> {
         let now = secs(now_ms);
         let keep = secs(KEEP_MS);
-        self.keys.retain(|_, slot| now.saturating_sub(slot.at) < keep);
-        if self.keys.len() < self.keys.capacity() / 4 {
-            self.keys.shrink_to_fit();
-        }
+        self.keys.retain(|slot| now.saturating_sub(slot.at) < keep);
         if self.log_lines <= 2 * self.keys.len() + 1000 {
             return None;
         }
@@ -292,7 +293,7 @@ impl Seen {
         if let Some(q) = self.quota_until_ms {
             let _ = writeln!(text, "quota\t{q}");
         }
-        for (h, slot) in &self.keys {
+        for (h, slot) in self.keys.iter() {
             let _ = writeln!(text, "#{h:016x}\t{}\t{}", u64::from(slot.at) * 1000, slot.tag);
         }
         self.log_lines = text.lines().count();
@@ -307,12 +308,12 @@ impl Seen {
 
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.len() == 0
     }
 
-    /// Bytes the table takes (slots and control bytes of its capacity), for the benchmarks.
+    /// Bytes the table takes, for the benchmarks.
     pub fn table_bytes(&self) -> usize {
-        self.keys.capacity() * (std::mem::size_of::<(u64, Slot)>() + 1)
+        self.keys.bytes()
     }
 }
 
@@ -444,5 +445,22 @@ mod tests {
         s.link("sms:200", &fp, 60_000);
         let again = Seen::load(&s.compact(KEEP_MS / 2).unwrap_or_else(|| s.take_pending().unwrap()), 70_000);
         assert!(again.contains(&fp));
+    }
+
+    #[test]
+    fn a_remembered_message_costs_well_under_64_bytes() {
+        let mut seen = Seen::default();
+        let now = 1_753_000_000_000;
+        let n = 100_000u64;
+        for i in 0..n {
+            let id = id_key(false, &i.to_string());
+            let fp = seen.new_fingerprint("5559998888", "5552345678", &format!("text {i}"), now, &|_| false);
+            assert!(seen.insert(id.clone(), now) && seen.insert(fp.clone(), now));
+            seen.link(&id, &fp, now);
+        }
+        assert_eq!(seen.len(), 2 * n as usize);
+        let per_message = seen.table_bytes() as u64 / n;
+        assert!(per_message <= 40, "{per_message} bytes a message");
+        assert!(seen.contains(&id_key(false, "0")) && seen.contains(&id_key(false, &(n - 1).to_string())));
     }
 }
