@@ -26,8 +26,10 @@ use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-/// Events queued for the loop before senders wait; bounds memory under load.
-const EVENT_QUEUE: usize = 4096;
+/// Events queued for the loop before senders wait; bounds memory under load. The queue's room
+/// is allocated up front (168 bytes an event), and the loop drains it each turn: four times the
+/// webhook connections is plenty.
+const EVENT_QUEUE: usize = 1024;
 /// A closed XMPP connection gets this long to flush its last bytes before it is cancelled.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// After SIGTERM, give in-flight work this long before exiting anyway (spooled work resumes at

@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 /// answers within its connect timeout (about a minute); ten minutes covers a slow remote server
 /// without holding records for long.
 pub const RECENT_FOR: Duration = Duration::from_secs(600);
-/// At most this many delivered records are remembered (the oldest go first). Received texts are
-/// small (an SMS, or an MMS text and a few URLs: rarely over 2 KiB), so this bounds the memory
-/// to a few MiB even in a burst of thousands of messages within [`RECENT_FOR`].
-pub const RECENT_MAX: usize = 4096;
+/// At most this many delivered records are remembered (the oldest go first): about 1 MiB, as
+/// a record's JSON is a few hundred bytes. Errors from a local server come back within
+/// milliseconds, so even a burst of a thousand messages a second keeps each long enough; at a
+/// person's pace, [`RECENT_FOR`] is the bound.
+pub const RECENT_MAX: usize = 2048;
 /// First redelivery after a `wait` error: the server said "later", not "again now".
 pub const REDELIVER_BASE: Duration = Duration::from_secs(60);
 /// Longest wait between redeliveries.
