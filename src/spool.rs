@@ -217,18 +217,18 @@ impl Spool {
         for path in others {
             set_aside(&path, "an unknown file was in the spool", &mut warnings)?;
         }
-        let mut damaged = Vec::new();
+        let mut ours = Vec::with_capacity(segments.len());
         for (n, path) in segments {
             if n == LEGACY {
                 // Never a name of ours (segments start at 1).
                 set_aside(&path, "an unknown file was in the spool", &mut warnings)?;
-                continue;
+            } else {
+                ours.push((n, path));
             }
-            let bytes = ctx(fs::read(&path), || format!("cannot read \"{}\"", path.display()))?;
-            if replay.read(n, 0, &bytes, true) {
-                copy_aside(&path, &mut warnings)?;
-                damaged.push(n);
-            }
+        }
+        let damaged = replay.read_segments(&ours)?;
+        for (_, path) in ours.iter().filter(|(n, _)| damaged.contains(n)) {
+            copy_aside(path, &mut warnings)?;
         }
 
         let (mut journal, records) = Journal::new(dirs.journal, (batches, dirs.legacy), replay);
@@ -417,12 +417,10 @@ pub fn peek(state_dir: &Path) -> Result<Vec<Record>, SpoolError> {
         read_batches(&mut replay, &numbered(&dirs.legacy, ".batch")?.0)?;
     }
     if dirs.journal.is_dir() {
-        for (n, path) in numbered(&dirs.journal, ".log")?.0.into_iter().filter(|(n, _)| *n != LEGACY) {
-            let bytes = ctx(fs::read(&path), || format!("cannot read \"{}\"", path.display()))?;
-            replay.read(n, 0, &bytes, true);
-        }
+        let segments: Vec<(u64, PathBuf)> =
+            numbered(&dirs.journal, ".log")?.0.into_iter().filter(|(n, _)| *n != LEGACY).collect();
+        replay.read_segments(&segments)?;
     }
-    let mut records: Vec<Record> = replay.best.into_values().map(|b| b.record).collect();
-    records.sort_by_key(|r| r.seq);
+    let records = Replay::live(replay.records);
     Ok(records)
 }

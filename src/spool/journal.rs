@@ -119,15 +119,13 @@ impl Journal {
         let now = Instant::now();
         let mut segs = replay.segs;
         let mut index = HashMap::with_capacity(replay.best.len());
-        let mut records = Vec::with_capacity(replay.best.len());
         for (id, b) in replay.best {
             let seg = segs.entry(b.seg).or_default();
             seg.live += 1;
             seg.live_bytes += u64::from(b.len);
-            index.insert(id, Live { seg: b.seg, off: b.off, len: b.len, rev: b.record.rev });
-            records.push(b.record);
+            index.insert(id, Live { seg: b.seg, off: b.off, len: b.len, rev: b.rev });
         }
-        records.sort_by_key(|r| r.seq);
+        let records = Replay::live(replay.records);
         let next = segs.keys().next_back().map_or(1, |n| n + 1).max(1);
         let mut journal = Journal {
             dir,

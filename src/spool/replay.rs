@@ -11,50 +11,134 @@ use crate::core::spool_record::Record;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// The segment number given to the batch files of the old layout.
 pub(super) const LEGACY: u64 = 0;
 
-/// The winning copy of a record.
+/// Where the winning copy of a record is.
 #[derive(Debug)]
 pub(super) struct Best {
+    /// Its place in [`Replay::records`].
+    pub(super) slot: usize,
     /// Segment holding it.
     pub(super) seg: u64,
     /// Offset of its line in the segment.
     pub(super) off: u64,
     /// Length of its line (with its newline, when it has one).
     pub(super) len: u32,
-    /// The record.
-    pub(super) record: Record,
+    /// Its revision.
+    pub(super) rev: u32,
 }
 
 /// What the lines read so far say.
 #[derive(Debug, Default)]
 pub(super) struct Replay {
+    /// Records, each in the slot its first copy took; `None` once removed. Kept apart from the
+    /// index (rather than in it) so that opening a large spool holds each record once.
+    pub(super) records: Vec<Option<Record>>,
     /// Live records by id.
     pub(super) best: HashMap<String, Best>,
     /// The segments read (their live counts are filled in by the journal).
     pub(super) segs: BTreeMap<u64, Seg>,
 }
 
+/// The good lines of a file, decoded (the costly part of reading, done in parallel).
+struct Decoded {
+    size: u64,
+    lines: Vec<(u64, u32, Line)>,
+    damaged: bool,
+}
+
+fn decode(bytes: &[u8], newline_required: bool) -> Decoded {
+    let mut lines = Vec::new();
+    let damaged = scan(bytes, newline_required, |off, len, line| lines.push((off, len, line)));
+    Decoded { size: bytes.len() as u64, lines, damaged }
+}
+
 impl Replay {
     /// Take in the bytes of segment `n`, which start at offset `base` of it. Returns whether a
     /// line was damaged (or, with `newline_required`, the last line was torn).
     pub(super) fn read(&mut self, n: u64, base: u64, bytes: &[u8], newline_required: bool) -> bool {
-        let Replay { best, segs } = self;
+        self.take(n, base, decode(bytes, newline_required))
+    }
+
+    fn take(&mut self, n: u64, base: u64, decoded: Decoded) -> bool {
+        let Replay { records, best, segs } = self;
         let seg = segs.entry(n).or_default();
-        seg.size = seg.size.max(base + bytes.len() as u64);
-        scan(bytes, newline_required, |off, len, line| match line {
-            Line::Record(record) => {
-                seg.held.insert(hash_id(&record.id));
-                if best.get(&record.id).is_none_or(|b| record.rev >= b.record.rev) {
-                    best.insert(record.id.clone(), Best { seg: n, off: base + off, len, record: *record });
+        seg.size = seg.size.max(base + decoded.size);
+        for (off, len, line) in decoded.lines {
+            match line {
+                Line::Record(record) => {
+                    seg.held.insert(hash_id(&record.id));
+                    let (off, rev) = (base + off, record.rev);
+                    match best.get_mut(&record.id) {
+                        Some(b) if rev < b.rev => {}
+                        Some(b) => {
+                            *b = Best { slot: b.slot, seg: n, off, len, rev };
+                            records[b.slot] = Some(*record);
+                        }
+                        None => {
+                            best.insert(record.id.clone(), Best { slot: records.len(), seg: n, off, len, rev });
+                            records.push(Some(*record));
+                        }
+                    }
+                }
+                Line::Tombstone(id) => {
+                    if let Some(b) = best.remove(&id) {
+                        records[b.slot] = None;
+                    }
+                    seg.tombs.push(id);
                 }
             }
-            Line::Tombstone(id) => {
-                best.remove(&id);
-                seg.tombs.push(id);
+        }
+        decoded.damaged
+    }
+
+    /// The live records, in acceptance order.
+    pub(super) fn live(records: Vec<Option<Record>>) -> Vec<Record> {
+        let mut live: Vec<Record> = records.into_iter().flatten().collect();
+        live.sort_by_key(|r| r.seq);
+        live
+    }
+
+    /// Read the journal's segments (in number order): files are read and decoded by a few
+    /// threads, their lines taken in order here. Returns the damaged segments.
+    pub(super) fn read_segments(&mut self, segments: &[(u64, PathBuf)]) -> Result<Vec<u64>, SpoolError> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(segments.len());
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            // Bounded: a few decoded segments wait at most (each up to ~4 MiB of records).
+            let (tx, rx) = mpsc::sync_channel::<(usize, Result<Decoded, SpoolError>)>(workers);
+            for _ in 0..workers {
+                let (tx, next) = (tx.clone(), &next);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, path)) = segments.get(i) else { break };
+                        let read = ctx(fs::read(path), || format!("cannot read \"{}\"", path.display()));
+                        if tx.send((i, read.map(|bytes| decode(&bytes, true)))).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
+            drop(tx);
+            let mut waiting = BTreeMap::new();
+            let mut damaged = Vec::new();
+            let mut want = 0;
+            for (i, decoded) in rx {
+                waiting.insert(i, decoded);
+                while let Some(decoded) = waiting.remove(&want) {
+                    let n = segments[want].0;
+                    if self.take(n, 0, decoded?) {
+                        damaged.push(n);
+                    }
+                    want += 1;
+                }
+            }
+            Ok(damaged)
         })
     }
 }
