@@ -9,10 +9,13 @@ use std::time::Duration;
 fn an_unwritable_spool_answers_503_and_wait_then_recovers() {
     let mut env = TestEnv::new("disk");
     let (gw, mut peer) = env.start_online();
-    // Make the spool unwritable in a way that holds even for root: its tmp/ becomes a file.
-    let tmp = env.state_dir().join("spool/tmp");
-    std::fs::remove_dir(&tmp).unwrap();
-    std::fs::write(&tmp, b"not a directory").unwrap();
+    // Make the spool unwritable in a way that holds even for root: its journal directory is
+    // moved aside and a file takes its place. A commit then fails (its segment is no longer
+    // where the next start would read it), and so does the fresh segment it tries next.
+    let journal = env.state_dir().join("spool/journal");
+    let away = env.state_dir().join("spool/journal.away");
+    std::fs::rename(&journal, &away).unwrap();
+    std::fs::write(&journal, b"not a directory").unwrap();
     let (status, _) = gw.post_webhook(&webhook_body(FRIEND, ALICE_DID, "no room", &[]));
     assert_eq!(status, 503, "VoIP.ms should keep it");
     // It went out while the write was tried (VoIP.ms's retry may bring it again: a duplicate,
@@ -23,8 +26,8 @@ fn an_unwritable_spool_answers_503_and_wait_then_recovers() {
     assert_eq!((cond.as_str(), kind.as_str()), ("resource-constraint", "wait"));
     assert!(sends(&env).is_empty(), "nothing unstored is sent");
     // The disk is fine again.
-    std::fs::remove_file(&tmp).unwrap();
-    std::fs::create_dir(&tmp).unwrap();
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::rename(&away, &journal).unwrap();
     let (status, body) = gw.post_webhook(&webhook_body(FRIEND, ALICE_DID, "room again", &[]));
     assert_eq!((status, body.as_str()), (200, "ok"));
     peer.expect_message(ALICE, "room again");
