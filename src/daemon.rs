@@ -210,7 +210,13 @@ pub fn run(config: Config) -> Result<(), RunError> {
             .name("spool".into())
             .spawn(move || {
                 loop {
-                    let mut ops = match spool_rx.recv_timeout(crate::spool::TIDY_AFTER / 2) {
+                    // Asleep until work arrives or tidying falls due: an idle gateway's spool
+                    // thread never wakes.
+                    let next = match spool.tidy_due() {
+                        None => spool_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        Some(due) => spool_rx.recv_timeout(due.saturating_duration_since(Instant::now())),
+                    };
+                    let mut ops = match next {
                         Ok(ops) => ops,
                         Err(RecvTimeoutError::Timeout) => {
                             for w in spool.tidy(false) {
@@ -421,22 +427,23 @@ impl Shell {
     async fn run(&mut self, gateway: &mut Gateway, events: &Receiver<Event>, pace: Pace) -> Ran {
         let watchdog_every = self.notifier.watchdog_every();
         let (mut burst, mut burst_from, mut last_event) = (0u32, Instant::now(), Instant::now());
-        // One timer, moved only when the deadline moves: each new timer is a message to the
-        // reactor (and a wakeup of its thread when it is the one waiting).
+        // One timer, moved only when the deadline comes *earlier*: each move is a message to
+        // the reactor (a timerfd change, and a wakeup of its thread when it is the one
+        // waiting), and under load the quiet check moves later with every event. A timer left
+        // earlier than the deadline only fires once for nothing; the loop then sets it again.
         let mut timer = Timer::never();
         let mut armed: Option<Instant> = None;
         while !self.stopped {
             let quiet_check = (pace == Pace::Busy).then(|| last_event + QUIET_AFTER);
             let deadline =
                 [gateway.poll_timeout(), self.hard_stop, self.next_watchdog, quiet_check].into_iter().flatten().min();
-            if deadline != armed {
-                match deadline {
-                    Some(at) => timer.set_at(at),
-                    None => timer = Timer::never(),
-                }
-                armed = deadline;
+            if let Some(at) = deadline
+                && armed.is_none_or(|a| at < a)
+            {
+                timer.set_at(at);
+                armed = Some(at);
             }
-            let next = match deadline {
+            let next = match armed {
                 Some(_) => {
                     smol::future::or(async { events.recv().await.ok() }, async {
                         (&mut timer).await;
