@@ -74,6 +74,13 @@ pub enum Event {
         /// Where the answer goes.
         reply: Sender<WebhookReply>,
     },
+    /// The spool read back records owed to XMPP users (`Op::Page`).
+    Paged {
+        /// The records, in sequence order, or why they could not be read.
+        result: Result<Vec<crate::core::spool_record::Record>, String>,
+        /// How many were asked for.
+        max: usize,
+    },
     /// The spool writer finished a batch.
     Spool {
         /// Ids written.
@@ -237,16 +244,27 @@ pub fn run(config: Config) -> Result<(), RunError> {
                             _ => None,
                         })
                         .collect();
+                    let pages: Vec<(u64, usize)> = ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            Op::Page { from_seq, max } => Some((*from_seq, *max)),
+                            _ => None,
+                        })
+                        .collect();
                     let result = spool.apply(ops);
-                    // Report the writes first (webhooks wait on them), then tidy.
-                    let event = match result {
-                        Ok(ids) if ids.is_empty() => None,
-                        Ok(ids) => Some(Event::Spool { ids, result: Ok(()) }),
-                        Err(e) => Some(Event::Spool { ids: attempted, result: Err(e.to_string()) }),
-                    };
-                    if let Some(event) = event
-                        && events.send_blocking(event).is_err()
-                    {
+                    // Report the writes first (webhooks wait on them), then the pages read
+                    // (they see every write before them), then tidy.
+                    let mut reports = Vec::new();
+                    match result {
+                        Ok(ids) if ids.is_empty() => {}
+                        Ok(ids) => reports.push(Event::Spool { ids, result: Ok(()) }),
+                        Err(e) => reports.push(Event::Spool { ids: attempted, result: Err(e.to_string()) }),
+                    }
+                    for (from_seq, max) in pages {
+                        let result = spool.page(from_seq, max).map_err(|e| e.to_string());
+                        reports.push(Event::Paged { result, max });
+                    }
+                    if reports.into_iter().any(|event| events.send_blocking(event).is_err()) {
                         break;
                     }
                     for w in spool.tidy(false) {
@@ -286,6 +304,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let seed = random_seed();
     let boot = format!("{:08x}", seed >> 32);
     let mut gateway = Gateway::new(config.clone(), &boot, seed);
+    if let Some((from_seq, count, max_seq)) = opened.more {
+        gateway.more_in_spool(from_seq, count, max_seq);
+    }
     gateway.restore(opened.records, &opened.seen_log, now());
 
     let settings = webhook::Settings { path: config.webhook.path.clone(), key: config.webhook.key.clone() };
@@ -546,6 +567,10 @@ impl Shell {
                 Ok(()) => gateway.handle(t, Input::SpoolSynced(ids)),
                 Err(reason) => gateway.handle(t, Input::SpoolFailed { ids, reason }),
             },
+            Event::Paged { result, max } => match result {
+                Ok(records) => gateway.handle(t, Input::SpoolPaged { records, max }),
+                Err(reason) => gateway.handle(t, Input::SpoolPageFailed(reason)),
+            },
             Event::Voipms { job, outcome } => gateway.handle(t, Input::VoipmsResult { job, outcome }),
             Event::Signal => gateway.handle(t, Input::Shutdown),
             Event::Health { reply } => {
@@ -612,6 +637,7 @@ impl Shell {
                 }
                 Action::SpoolWrite(record) => ops.push(Op::Write(record)),
                 Action::SpoolRemove(id) => ops.push(Op::Remove(id)),
+                Action::SpoolPage { from_seq, max } => ops.push(Op::Page { from_seq, max }),
                 Action::SpoolUndeliverable(u) => ops.push(Op::Undeliverable(u)),
                 Action::SeenAppend(lines) => ops.push(Op::SeenAppend(lines)),
                 Action::SeenRewrite(text) => ops.push(Op::SeenRewrite(text)),

@@ -33,6 +33,7 @@ mod replay;
 #[cfg(test)]
 mod tests;
 
+use crate::core::mailbox::HOLD_MAX;
 use crate::core::spool_record::{Kind, Record, Undeliverable};
 use files::{mkdir, safe_name, sync_dir, write_durably};
 use journal::Journal;
@@ -58,6 +59,14 @@ pub enum Op {
     SeenAppend(String),
     /// Replace the seen log.
     SeenRewrite(String),
+    /// Read back records owed to XMPP users ([`Spool::page`]), after the rest of the group;
+    /// `apply` leaves it to the caller.
+    Page {
+        /// The lowest sequence number wanted.
+        from_seq: u64,
+        /// How many at most.
+        max: usize,
+    },
 }
 
 /// A failure to store.
@@ -90,8 +99,13 @@ fn ctx<T>(r: io::Result<T>, what: impl FnOnce() -> String) -> Result<T, SpoolErr
 pub struct Opened {
     /// The spool.
     pub spool: Spool,
-    /// Live records, in acceptance order.
+    /// Live records, in acceptance order: every one to send to VoIP.ms, and the first
+    /// [`HOLD_MAX`] owed to XMPP users.
     pub records: Vec<Record>,
+    /// The records owed to XMPP users that `records` leaves out, if any: the sequence number of
+    /// the first, how many, and the highest sequence number in the spool (new records must come
+    /// after it). They are read back with [`Op::Page`] as the mailbox makes room.
+    pub more: Option<(u64, usize, u64)>,
     /// Problems found and handled (files set aside), for the log.
     pub warnings: Vec<String>,
     /// The seen log's text (`core::seen`).
@@ -197,7 +211,7 @@ impl Spool {
             set_aside(&path, "a half-written spool file was found", &mut warnings)?;
         }
 
-        let mut replay = Replay::default();
+        let mut replay = Replay { page_owed: true, ..Replay::default() };
         // The old layout's batches, older than any segment.
         let mut batches = Vec::new();
         let mut legacy_bytes = Vec::new();
@@ -231,11 +245,17 @@ impl Spool {
             copy_aside(path, &mut warnings)?;
         }
 
-        let (mut journal, records) = Journal::new(dirs.journal, (batches, dirs.legacy), replay);
+        let (mut journal, mut records) = Journal::new(dirs.journal, (batches, dirs.legacy), replay);
         // Nothing is ever appended after damage: a fresh segment, and the damaged ones (and the
         // old layout) copied into it and removed.
         journal.start(&legacy_bytes, &damaged)?;
         drop(legacy_bytes);
+        // What is owed to XMPP users is read back from disk, the first page now.
+        let (owed, total) = journal.page(0, HOLD_MAX)?;
+        let max_seq = journal.max_seq().unwrap_or(0);
+        let more = owed.last().filter(|_| total > owed.len()).map(|last| (last.seq + 1, total - owed.len(), max_seq));
+        records.extend(owed);
+        records.sort_by_key(|r| r.seq);
         let seen_path = state_dir.join("seen.log");
         let seen_log = match fs::read(&seen_path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -255,7 +275,13 @@ impl Spool {
             _lock: lock,
             warnings: Vec::new(),
         };
-        Ok(Opened { seen_log, spool, records, warnings })
+        Ok(Opened { seen_log, spool, records, more, warnings })
+    }
+
+    /// Read back up to `max` records owed to XMPP users, in sequence order from `from_seq`
+    /// (what the mailbox asked for with `Action::SpoolPage`).
+    pub fn page(&mut self, from_seq: u64, max: usize) -> Result<Vec<Record>, SpoolError> {
+        self.journal.page(from_seq, max).map(|(records, _)| records)
     }
 
     /// Apply a group of operations. Returns the ids written, all of which are durably on disk
@@ -268,7 +294,7 @@ impl Spool {
             let id = match op {
                 Op::Write(r) => &r.id,
                 Op::Remove(id) => id,
-                Op::Undeliverable(_) | Op::SeenAppend(_) | Op::SeenRewrite(_) => continue,
+                Op::Undeliverable(_) | Op::SeenAppend(_) | Op::SeenRewrite(_) | Op::Page { .. } => continue,
             };
             last.insert(id.clone(), i);
         }
@@ -299,7 +325,7 @@ impl Spool {
                     }
                 }
                 Op::Remove(id) if last.get(id) == Some(&i) => removes.push(id.clone()),
-                Op::Remove(_) | Op::Undeliverable(_) => {}
+                Op::Remove(_) | Op::Undeliverable(_) | Op::Page { .. } => {}
                 // Seen lines go last: they describe the records about to be committed.
                 Op::SeenAppend(lines) => seen_lines.push_str(lines),
                 Op::SeenRewrite(text) => self.seen_rewrite(text)?,

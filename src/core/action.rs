@@ -30,6 +30,16 @@ pub enum Input<'a> {
     },
     /// These records are durably on disk.
     SpoolSynced(Vec<String>),
+    /// The answer to [`Action::SpoolPage`]: the records, in sequence order.
+    SpoolPaged {
+        /// The records read back.
+        records: Vec<Record>,
+        /// The `max` asked for (fewer means nothing more waits).
+        max: usize,
+    },
+    /// An [`Action::SpoolPage`] could not be read (why, for the log); it is asked for again
+    /// at the next delivery.
+    SpoolPageFailed(String),
     /// These records could not be written.
     SpoolFailed {
         /// Record ids.
@@ -69,6 +79,14 @@ pub enum Action {
     SpoolWrite(Box<Record>),
     /// Delete a record.
     SpoolRemove(String),
+    /// Read back up to `max` records owed to XMPP users (received messages, bounces and
+    /// receipts), in sequence order from `from_seq`; answer with [`Input::SpoolPaged`].
+    SpoolPage {
+        /// The lowest sequence number wanted.
+        from_seq: u64,
+        /// How many at most.
+        max: usize,
+    },
     /// Keep a message the XMPP server refused for the operator (`state_dir/undeliverable/`),
     /// durably; answered like [`Action::SpoolWrite`], with the record's id.
     SpoolUndeliverable(Box<Undeliverable>),

@@ -165,12 +165,12 @@ impl Gateway {
                     {
                         self.seen.insert(id_key(m.mms, id), record.accepted_ms);
                     }
-                    self.mailbox.add(record, true);
+                    self.mailbox.offer(record, true);
                 }
                 // An error or a receipt still owed to the sender.
-                Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.bounce.is_some() || receipts::owed(o)) => {
+                Kind::Outbound if record.owed_to_xmpp() => {
                     inbound += 1;
-                    self.mailbox.add(record, true);
+                    self.mailbox.offer(record, true);
                 }
                 // Every part sent and nothing owed (not written so; kept from going nowhere).
                 Kind::Outbound if record.outbound.as_ref().is_some_and(|o| o.next_part as usize >= o.parts.len()) => {
@@ -195,6 +195,7 @@ impl Gateway {
         if let Some(text) = self.seen.compact(now.wall_ms) {
             self.out.push_back(Action::SeenRewrite(text));
         }
+        let inbound = inbound + self.mailbox.paged();
         if inbound + outbound > 0 {
             log(
                 &mut self.out,
@@ -237,10 +238,19 @@ impl Gateway {
         .min()
     }
 
+    /// The spool holds `count` more records owed to XMPP users than it hands to
+    /// [`Gateway::restore`], from sequence number `from_seq` on, up to `max_seq`: they are read
+    /// back in order as the mailbox makes room (`core::mailbox`, paging), and new records are
+    /// numbered after them. Called before `restore`.
+    pub fn more_in_spool(&mut self, from_seq: u64, count: usize, max_seq: u64) {
+        self.next_seq = self.next_seq.max(max_seq + 1);
+        self.mailbox.leave_in_spool(from_seq, count);
+    }
+
     /// Queue sizes.
     pub fn stats(&self) -> Stats {
         Stats {
-            to_xmpp: self.mailbox.len() + self.deliveries.waiting(),
+            to_xmpp: self.mailbox.len() + self.mailbox.paged() + self.deliveries.waiting(),
             to_voipms: self.outbound.len(),
             online: self.session.is_online(),
             undeliverable: self.deliveries.undeliverable(),
@@ -253,7 +263,7 @@ impl Gateway {
             [self.mailbox.oldest_accepted_ms(), self.outbound.oldest_accepted_ms()].into_iter().flatten().min();
         let gauges = Gauges {
             xmpp_up: self.session.is_online(),
-            to_xmpp: self.mailbox.len() + self.deliveries.waiting(),
+            to_xmpp: self.mailbox.len() + self.mailbox.paged() + self.deliveries.waiting(),
             to_voipms: self.outbound.len(),
             oldest_age_secs: oldest.map_or(0, |ms| now.wall_ms.saturating_sub(ms) / 1000),
             spool_failing: self.spool_failing.is_some(),
@@ -322,6 +332,23 @@ impl Gateway {
                 for id in ids {
                     self.synced(now, &id);
                 }
+            }
+            Input::SpoolPaged { records, max } => {
+                for record in &records {
+                    self.next_seq = self.next_seq.max(record.seq + 1);
+                    if let Some(m) = &record.inbound
+                        && let Some(id) = &m.voipms_id
+                        && !self.seen.contains(&id_key(m.mms, id))
+                    {
+                        self.seen.insert(id_key(m.mms, id), record.accepted_ms);
+                    }
+                }
+                self.mailbox.paged_in(records, max);
+                self.mailbox.flush(now, &mut self.session, &mut self.out);
+            }
+            Input::SpoolPageFailed(reason) => {
+                log(&mut self.out, Level::Error, format!("cannot read spooled messages back: {reason}"));
+                self.mailbox.page_failed();
             }
             Input::SpoolFailed { ids, reason } => {
                 log(&mut self.out, Level::Error, format!("cannot write the spool: {reason}"));

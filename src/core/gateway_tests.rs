@@ -1651,6 +1651,7 @@ fn delivered_records_are_remembered_for_ten_minutes_only() {
 }
 
 mod group;
+mod paging;
 mod presence;
 mod receipts;
 mod short_codes;

@@ -13,6 +13,12 @@
 //! the server reads, and never piles up in the gateway's write queue, which drops a stream that
 //! stops reading (`xmpp_conn::MAX_QUEUED_BYTES`).
 //!
+//! Paging: at most [`HOLD_MAX`] records are held in memory. A durable record that finds the
+//! mailbox full (a backlog during an XMPP outage, or at start) stays only in the spool, and so
+//! does every later one, so that what is held is always a prefix of the sequence order; when
+//! fewer than [`REFILL_AT`] are held, the mailbox asks the spool for the next ones in order
+//! ([`Action::SpoolPage`]). A backlog of any size is delivered in order, in bounded memory.
+//!
 //! A bounce that comes late (a minute after acceptance, or from an earlier run) goes to the full
 //! JID that sent the message *and*, as a chat notice naming the message, to the user's bare JID:
 //! servers drop errors for departed resources but store chats offline.
@@ -32,6 +38,10 @@ const DELAY_STAMP_AFTER_MS: u64 = 5_000;
 /// on a local server is well under a millisecond, so this is no limit on speed; it is a quarter
 /// of the write queue's bound, so that a backlog never looks like a server that stopped reading.
 pub const WINDOW_BYTES: usize = 1024 * 1024;
+/// Records held in memory at most (a few hundred bytes each); the rest wait in the spool.
+pub const HOLD_MAX: usize = 1024;
+/// Fewer held than this, and records wait in the spool: ask for the next ones.
+pub const REFILL_AT: usize = HOLD_MAX / 4;
 
 #[derive(Debug)]
 struct Item {
@@ -56,6 +66,13 @@ pub struct Mailbox {
     in_flight: usize,
     /// No unwritten item has a lower sequence number (where `flush` starts looking).
     unwritten_from: u64,
+    /// Records from this sequence number on wait in the spool, not held.
+    paged_from: Option<u64>,
+    /// Records left in the spool, not held (as far as this run knows).
+    paged: usize,
+    /// A page was asked for and not yet answered; and whether a record was left in the spool
+    /// since it was asked for (the answer then cannot say that nothing more waits).
+    asked: Option<bool>,
 }
 
 impl Mailbox {
@@ -67,12 +84,82 @@ impl Mailbox {
         self.items.insert(record.seq, Item { record, written: false, bytes: 0, delayed });
     }
 
+    /// Hold a durable record (or one about to be), unless records already wait in the spool
+    /// or the mailbox is full: then it waits in the spool too, and `false` is returned. A
+    /// record that is not yet durable and not held must be durable before it is forgotten (the
+    /// caller answers its webhook only then).
+    pub fn offer(&mut self, record: Record, delayed: bool) -> bool {
+        let behind = self.paged_from.is_some_and(|from| record.seq >= from);
+        if behind || self.items.len() >= HOLD_MAX {
+            self.leave_in_spool(record.seq, 1);
+            return false;
+        }
+        self.add(record, delayed);
+        true
+    }
+
+    /// `count` durable records, from sequence number `seq` on, are not held: they wait in the
+    /// spool.
+    pub fn leave_in_spool(&mut self, seq: u64, count: usize) {
+        self.paged_from = Some(self.paged_from.map_or(seq, |from| from.min(seq)));
+        self.paged += count;
+        if let Some(since) = self.asked.as_mut() {
+            *since = true;
+        }
+    }
+
+    /// Ask the spool for the next records, if some wait there and there is room.
+    fn refill(&mut self, out: &mut Outbox) {
+        if let Some(from) = self.paged_from
+            && self.asked.is_none()
+            && self.items.len() < REFILL_AT
+        {
+            self.asked = Some(false);
+            out.push_back(Action::SpoolPage { from_seq: from, max: HOLD_MAX - self.items.len() });
+        }
+    }
+
+    /// The spool's answer to [`Action::SpoolPage`]: up to `max` records, in order, from the
+    /// sequence number asked for. Records already held (a bounce written meanwhile) are not
+    /// taken twice.
+    pub fn paged_in(&mut self, records: Vec<Record>, max: usize) {
+        let left_meanwhile = self.asked.take().unwrap_or(true);
+        let full = records.len() >= max;
+        let last = records.last().map(|r| r.seq);
+        self.paged = self.paged.saturating_sub(records.len());
+        for record in records {
+            if !self.items.contains_key(&record.seq) {
+                self.add(record, true);
+            }
+        }
+        self.paged_from = match (last, full || left_meanwhile) {
+            // Everything that waited is held now.
+            (_, false) => None,
+            (Some(seq), true) => Some(seq + 1),
+            (None, true) => self.paged_from,
+        };
+        if self.paged_from.is_none() {
+            self.paged = 0;
+        }
+    }
+
+    /// The page asked for could not be read: ask again at the next flush (the next delivery
+    /// or event, not in a loop).
+    pub fn page_failed(&mut self) {
+        self.asked = None;
+    }
+
+    /// Records waiting in the spool, not held.
+    pub fn paged(&self) -> usize {
+        self.paged
+    }
+
     /// When the oldest item was accepted (wall ms), if there is one.
     pub fn oldest_accepted_ms(&self) -> Option<u64> {
         self.items.values().map(|i| i.record.accepted_ms).min()
     }
 
-    /// Items waiting or unconfirmed.
+    /// Items held, waiting or unconfirmed (see [`Mailbox::paged`] for the rest).
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -90,6 +177,7 @@ impl Mailbox {
     /// Write unwritten items (when online), in order, as far as the window allows, and make
     /// sure a ping covers them.
     pub fn flush(&mut self, now: Now, session: &mut Session, out: &mut Outbox) {
+        self.refill(out);
         if !session.is_online() {
             for item in self.items.values_mut() {
                 item.delayed = true;
@@ -144,7 +232,7 @@ impl Mailbox {
                 self.confirming = Some((p, seqs));
             }
         }
-        // Room in the window again: what waited goes out now.
+        // Room in the window again: what waited goes out now (and more is read from the spool).
         self.flush(now, session, out);
         done
     }

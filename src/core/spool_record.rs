@@ -207,6 +207,13 @@ impl Record {
         }
     }
 
+    /// Whether the record is owed to an XMPP user: a received message, or a sent one whose
+    /// bounce or XEP-0184 receipt is still to be delivered (what `core::mailbox` holds).
+    pub fn owed_to_xmpp(&self) -> bool {
+        self.inbound.is_some()
+            || self.outbound.as_ref().is_some_and(|o| o.bounce.is_some() || crate::core::receipts::owed(o))
+    }
+
     /// Serialise to one line of JSON.
     pub fn to_json(&self) -> String {
         self.serialize_json()

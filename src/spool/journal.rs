@@ -22,12 +22,12 @@ use super::files::sync_dir;
 use super::line::encode_tombstone;
 use super::replay::{LEGACY, Replay};
 use super::{LEFT_BEHIND, SpoolError, TIDY_AFTER, ctx};
-use crate::core::spool_record::{Record, encode_line};
+use crate::core::spool_record::{Record, decode_line, encode_line};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,7 +73,10 @@ struct Live {
     seg: u64,
     off: u64,
     len: u32,
-    rev: u32,
+    /// The record's sequence number, and whether it is owed to an XMPP user: what
+    /// [`Journal::page`] reads back.
+    seq: u64,
+    owed: bool,
 }
 
 /// The segment being appended to.
@@ -123,7 +126,7 @@ impl Journal {
             let seg = segs.entry(b.seg).or_default();
             seg.live += 1;
             seg.live_bytes += u64::from(b.len);
-            index.insert(id, Live { seg: b.seg, off: b.off, len: b.len, rev: b.rev });
+            index.insert(id, Live { seg: b.seg, off: b.off, len: b.len, seq: b.seq, owed: b.owed });
         }
         let records = Replay::live(replay.records);
         let next = segs.keys().next_back().map_or(1, |n| n + 1).max(1);
@@ -176,6 +179,54 @@ impl Journal {
     /// Live records.
     pub(super) fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// The highest sequence number of a live record.
+    pub(super) fn max_seq(&self) -> Option<u64> {
+        self.index.values().map(|l| l.seq).max()
+    }
+
+    /// The live records owed to XMPP users from sequence number `from_seq` on, in order:
+    /// (sequence number, where the line is), at most `max`, and how many there are in all.
+    fn owed_from(&self, from_seq: u64, max: usize) -> (Vec<(u64, Live)>, usize) {
+        let mut owed: Vec<(u64, Live)> =
+            self.index.values().filter(|l| l.owed && l.seq >= from_seq).map(|l| (l.seq, *l)).collect();
+        let total = owed.len();
+        if owed.len() > max {
+            owed.select_nth_unstable_by_key(max, |(seq, _)| *seq);
+            owed.truncate(max);
+        }
+        owed.sort_unstable_by_key(|(seq, _)| *seq);
+        (owed, total)
+    }
+
+    /// Read back up to `max` live records owed to XMPP users, in sequence order from
+    /// `from_seq`, and how many such records there are from there (read or not). A line that
+    /// no longer decodes (the disk changed under us) is reported, not returned.
+    pub(super) fn page(&mut self, from_seq: u64, max: usize) -> Result<(Vec<Record>, usize), SpoolError> {
+        let (wanted, total) = self.owed_from(from_seq, max);
+        let mut files: HashMap<u64, File> = HashMap::new();
+        let mut records = Vec::with_capacity(wanted.len());
+        for (_, live) in wanted {
+            let path = self.dir.join(segment_name(live.seg));
+            let file = match files.entry(live.seg) {
+                std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(ctx(File::open(&path), || format!("cannot read \"{}\"", path.display()))?)
+                }
+            };
+            let mut line = vec![0u8; live.len as usize];
+            ctx(file.read_exact_at(&mut line, live.off), || format!("cannot read \"{}\"", path.display()))?;
+            let text = String::from_utf8_lossy(&line);
+            match decode_line(text.trim_end_matches('\n')) {
+                Ok(record) => records.push(record),
+                Err(e) => self.warnings.push(format!(
+                    "a spooled message in \"{}\" no longer reads back ({e}); it stays in the spool",
+                    path.display()
+                )),
+            }
+        }
+        Ok((records, total))
     }
 
     /// Forget `id`; whether it had a copy on disk (and so needs a tombstone).
@@ -241,7 +292,7 @@ impl Journal {
                 seg.live += 1;
                 seg.live_bytes += u64::from(len);
                 seg.held.insert(hash_id(&r.id));
-                let live = Live { seg: n, off: base + off, len, rev: r.rev };
+                let live = Live { seg: n, off: base + off, len, seq: r.seq, owed: r.owed_to_xmpp() };
                 superseded.extend(self.index.insert(r.id.clone(), live));
             }
         }
@@ -443,7 +494,7 @@ impl Journal {
             if !line.ends_with(b"\n") {
                 buf.push(b'\n');
             }
-            placed.push((id, off, u32::try_from(buf.len() as u64 - off).unwrap_or(u32::MAX), live.rev));
+            placed.push((id, off, u32::try_from(buf.len() as u64 - off).unwrap_or(u32::MAX), live));
         }
         for id in &needed {
             buf.extend_from_slice(encode_tombstone(id).as_bytes());
@@ -451,11 +502,11 @@ impl Journal {
         if !buf.is_empty() {
             let (dest, base) = self.append(&buf, true, Instant::now())?;
             if let Some(seg) = self.segs.get_mut(&dest) {
-                for (id, off, len, rev) in placed {
+                for (id, off, len, old) in placed {
                     seg.live += 1;
                     seg.live_bytes += u64::from(len);
                     seg.held.insert(hash_id(&id));
-                    self.index.insert(id, Live { seg: dest, off: base + off, len, rev });
+                    self.index.insert(id, Live { seg: dest, off: base + off, len, ..old });
                 }
                 seg.tombs.extend(needed);
             }

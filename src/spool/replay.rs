@@ -30,6 +30,10 @@ pub(super) struct Best {
     pub(super) len: u32,
     /// Its revision.
     pub(super) rev: u32,
+    /// Its sequence number.
+    pub(super) seq: u64,
+    /// Whether it is owed to an XMPP user ([`Record::owed_to_xmpp`]).
+    pub(super) owed: bool,
 }
 
 /// What the lines read so far say.
@@ -42,6 +46,10 @@ pub(super) struct Replay {
     pub(super) best: HashMap<String, Best>,
     /// The segments read (their live counts are filled in by the journal).
     pub(super) segs: BTreeMap<u64, Seg>,
+    /// Keep only the records not owed to XMPP users in [`Replay::records`]: those are read
+    /// back from disk a page at a time (`Journal::page`), so that opening a large backlog does
+    /// not hold it in memory.
+    pub(super) page_owed: bool,
 }
 
 /// The good lines of a file, decoded (the costly part of reading, done in parallel).
@@ -65,23 +73,25 @@ impl Replay {
     }
 
     fn take(&mut self, n: u64, base: u64, decoded: Decoded) -> bool {
-        let Replay { records, best, segs } = self;
+        let Replay { records, best, segs, page_owed } = self;
         let seg = segs.entry(n).or_default();
         seg.size = seg.size.max(base + decoded.size);
         for (off, len, line) in decoded.lines {
             match line {
                 Line::Record(record) => {
                     seg.held.insert(hash_id(&record.id));
-                    let (off, rev) = (base + off, record.rev);
-                    match best.get_mut(&record.id) {
+                    let (off, rev, seq, owed) = (base + off, record.rev, record.seq, record.owed_to_xmpp());
+                    let id = record.id.clone();
+                    let kept = (!(*page_owed && owed)).then_some(*record);
+                    match best.get_mut(&id) {
                         Some(b) if rev < b.rev => {}
                         Some(b) => {
-                            *b = Best { slot: b.slot, seg: n, off, len, rev };
-                            records[b.slot] = Some(*record);
+                            *b = Best { slot: b.slot, seg: n, off, len, rev, seq, owed };
+                            records[b.slot] = kept;
                         }
                         None => {
-                            best.insert(record.id.clone(), Best { slot: records.len(), seg: n, off, len, rev });
-                            records.push(Some(*record));
+                            best.insert(id, Best { slot: records.len(), seg: n, off, len, rev, seq, owed });
+                            records.push(kept);
                         }
                     }
                 }

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod backfill_identical;
+mod backlog;
 mod bodyless;
 mod cli;
 mod crash;

@@ -81,7 +81,9 @@ impl Gateway {
         }
         self.arrivals.insert(n, Arrival { unsynced: records.len(), ..arrival });
         for record in records {
-            self.mailbox.add(record.clone(), false);
+            // Held, unless a backlog already waits in the spool (then it joins it once durable:
+            // its webhook is answered only then).
+            self.mailbox.offer(record.clone(), false);
             self.write(record, Pending::Inbound { arrival: n });
         }
         self.mailbox.flush(now, &mut self.session, &mut self.out);
