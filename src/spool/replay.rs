@@ -41,7 +41,7 @@ pub(super) struct Best {
 pub(super) struct Replay {
     /// Records, each in the slot its first copy took; `None` once removed. Kept apart from the
     /// index (rather than in it) so that opening a large spool holds each record once.
-    pub(super) records: Vec<Option<Record>>,
+    pub(super) records: Vec<Option<Box<Record>>>,
     /// Live records by id.
     pub(super) best: HashMap<String, Best>,
     /// The segments read (their live counts are filled in by the journal).
@@ -55,13 +55,34 @@ pub(super) struct Replay {
 /// The good lines of a file, decoded (the costly part of reading, done in parallel).
 struct Decoded {
     size: u64,
-    lines: Vec<(u64, u32, Line)>,
+    lines: Vec<(u64, u32, Entry)>,
     damaged: bool,
 }
 
-fn decode(bytes: &[u8], newline_required: bool) -> Decoded {
+/// A decoded line, as replay needs it.
+enum Entry {
+    /// A record kept whole.
+    Record(Box<Record>),
+    /// A record owed to an XMPP user, with [`Replay::page_owed`]: only what the index needs,
+    /// so that a segment of a large backlog is never held decoded.
+    Owed {
+        id: String,
+        rev: u32,
+        seq: u64,
+    },
+    Tombstone(String),
+}
+
+fn decode(bytes: &[u8], newline_required: bool, page_owed: bool) -> Decoded {
     let mut lines = Vec::new();
-    let damaged = scan(bytes, newline_required, |off, len, line| lines.push((off, len, line)));
+    let damaged = scan(bytes, newline_required, |off, len, line| {
+        let entry = match line {
+            Line::Record(r) if page_owed && r.owed_to_xmpp() => Entry::Owed { id: r.id, rev: r.rev, seq: r.seq },
+            Line::Record(r) => Entry::Record(r),
+            Line::Tombstone(id) => Entry::Tombstone(id),
+        };
+        lines.push((off, len, entry));
+    });
     Decoded { size: bytes.len() as u64, lines, damaged }
 }
 
@@ -69,37 +90,37 @@ impl Replay {
     /// Take in the bytes of segment `n`, which start at offset `base` of it. Returns whether a
     /// line was damaged (or, with `newline_required`, the last line was torn).
     pub(super) fn read(&mut self, n: u64, base: u64, bytes: &[u8], newline_required: bool) -> bool {
-        self.take(n, base, decode(bytes, newline_required))
+        let decoded = decode(bytes, newline_required, self.page_owed);
+        self.take(n, base, decoded)
     }
 
     fn take(&mut self, n: u64, base: u64, decoded: Decoded) -> bool {
-        let Replay { records, best, segs, page_owed } = self;
+        let Replay { records, best, segs, .. } = self;
         let seg = segs.entry(n).or_default();
         seg.size = seg.size.max(base + decoded.size);
         for (off, len, line) in decoded.lines {
-            match line {
-                Line::Record(record) => {
-                    seg.held.insert(hash_id(&record.id));
-                    let (off, rev, seq, owed) = (base + off, record.rev, record.seq, record.owed_to_xmpp());
-                    let id = record.id.clone();
-                    let kept = (!(*page_owed && owed)).then_some(*record);
-                    match best.get_mut(&id) {
-                        Some(b) if rev < b.rev => {}
-                        Some(b) => {
-                            *b = Best { slot: b.slot, seg: n, off, len, rev, seq, owed };
-                            records[b.slot] = kept;
-                        }
-                        None => {
-                            best.insert(id, Best { slot: records.len(), seg: n, off, len, rev, seq, owed });
-                            records.push(kept);
-                        }
-                    }
-                }
-                Line::Tombstone(id) => {
+            let (id, rev, seq, owed, kept) = match line {
+                Entry::Record(r) => (r.id.clone(), r.rev, r.seq, r.owed_to_xmpp(), Some(r)),
+                Entry::Owed { id, rev, seq } => (id, rev, seq, true, None),
+                Entry::Tombstone(id) => {
                     if let Some(b) = best.remove(&id) {
                         records[b.slot] = None;
                     }
                     seg.tombs.push(id);
+                    continue;
+                }
+            };
+            seg.held.insert(hash_id(&id));
+            let off = base + off;
+            match best.get_mut(&id) {
+                Some(b) if rev < b.rev => {}
+                Some(b) => {
+                    *b = Best { slot: b.slot, seg: n, off, len, rev, seq, owed };
+                    records[b.slot] = kept;
+                }
+                None => {
+                    best.insert(id, Best { slot: records.len(), seg: n, off, len, rev, seq, owed });
+                    records.push(kept);
                 }
             }
         }
@@ -107,8 +128,8 @@ impl Replay {
     }
 
     /// The live records, in acceptance order.
-    pub(super) fn live(records: Vec<Option<Record>>) -> Vec<Record> {
-        let mut live: Vec<Record> = records.into_iter().flatten().collect();
+    pub(super) fn live(records: Vec<Option<Box<Record>>>) -> Vec<Record> {
+        let mut live: Vec<Record> = records.into_iter().flatten().map(|r| *r).collect();
         live.sort_by_key(|r| r.seq);
         live
     }
@@ -116,6 +137,7 @@ impl Replay {
     /// Read the journal's segments (in number order): files are read and decoded by a few
     /// threads, their lines taken in order here. Returns the damaged segments.
     pub(super) fn read_segments(&mut self, segments: &[(u64, PathBuf)]) -> Result<Vec<u64>, SpoolError> {
+        let page_owed = self.page_owed;
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(segments.len());
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
@@ -128,7 +150,7 @@ impl Replay {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some((_, path)) = segments.get(i) else { break };
                         let read = ctx(fs::read(path), || format!("cannot read \"{}\"", path.display()));
-                        if tx.send((i, read.map(|bytes| decode(&bytes, true)))).is_err() {
+                        if tx.send((i, read.map(|bytes| decode(&bytes, true, page_owed)))).is_err() {
                             break;
                         }
                     }
