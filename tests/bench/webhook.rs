@@ -2,6 +2,10 @@
 //!
 //! `cargo bench --bench webhook -- [--messages N] [--connections C] [--gateway PATH]`
 //!
+//! This file owns the default mode, against a scripted XMPP peer. `-- --prosody` runs the same
+//! kind of load through a real Prosody to a real c2s client instead (prosody_mode.rs and the
+//! modules it names), against the gateway, a do-nothing component and optionally mod_voipms.
+//!
 //! Starts `voipms-xmpp` (built with the bench profile) against a minimal XMPP server that answers
 //! the handshake and pings and counts the messages it receives, then posts N VoIP.ms-shaped
 //! webhooks over C keep-alive connections. Every `200 ok` means the message was fsynced. Prints
@@ -18,6 +22,15 @@ use std::time::{Duration, Instant};
 use voipms_xmpp::core::xmpp::element::{Element, NsContext};
 use voipms_xmpp::core::xmpp::framer::{Frame, Framer};
 use voipms_xmpp::core::xmpp::ns;
+
+mod c2s;
+mod load;
+mod measure;
+mod prosody;
+mod prosody_mode;
+mod targets;
+
+use measure::{ms, rss_kib};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -106,7 +119,22 @@ fn client(addr: SocketAddr, first: usize, count: usize) -> Vec<Duration> {
     latencies
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    if std::env::args().any(|a| a == "--prosody") {
+        return match prosody_mode::run() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("webhook bench --prosody: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    scripted();
+    std::process::ExitCode::SUCCESS
+}
+
+/// The default mode: the gateway against a scripted XMPP peer.
+fn scripted() {
     let messages = arg("--messages", 20_000);
     let connections = arg("--connections", 16).max(1);
     let dir = std::env::temp_dir().join(format!("voipms-bench-{}", std::process::id()));
@@ -196,14 +224,4 @@ fn main() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(delivered_n, total, "every accepted message was delivered");
-}
-
-/// The process's resident set size (`VmRSS`), in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
