@@ -166,7 +166,9 @@ impl Gateway {
     /// webhook listens and its component stream is online. Its log goes to `dir/gateway.log`.
     pub fn start(binary: &Path, dir: &Path, component: SocketAddr) -> Result<Gateway, String> {
         let config = format!(
-            r#"{{"xmpp":{{"component":"{COMPONENT}","server":"{component}","secret":"{SECRET}","ping_to":"{DOMAIN}"}},
+            // No `ping_to`: the component lives under the Prosody host, which it then pings, and
+            // builds from before that key existed run with the same config.
+            r#"{{"xmpp":{{"component":"{COMPONENT}","server":"{component}","secret":"{SECRET}"}},
                 "voipms":{{"api_username":"u","api_password":"p","api_url":"http://127.0.0.1:9/api"}},
                 "webhook":{{"listen":"127.0.0.1:0","key":"{GATEWAY_KEY}"}},
                 "jid_map":{{"{USER}@{DOMAIN}":["+1{DID}"]}},
