@@ -417,6 +417,10 @@ impl Journal {
                 self.warnings.push(format!("{LEFT_BEHIND}: {e}"));
             }
         }
+        // A delivered backlog leaves the index's table at its largest: give the room back.
+        if self.index.capacity() > 1024 && self.index.len() < self.index.capacity() / 4 {
+            self.index.shrink_to_fit();
+        }
         std::mem::take(&mut self.warnings)
     }
 
