@@ -10,14 +10,14 @@
 //! arrives once and in order for each contact. See docs/benchmarks.md.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use voipms_xmpp::core::xmpp::element::{Element, NsContext};
-use voipms_xmpp::core::xmpp::framer::{Frame, Framer};
 use voipms_xmpp::core::xmpp::ns;
+
+mod scripted;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -34,38 +34,10 @@ fn contact(k: usize) -> String {
 /// "CONTACT-ORDINAL". A contact's messages all go over one connection, one after the other, so
 /// the order they are accepted in is the order they must arrive in.
 fn post(addr: SocketAddr, first: usize, count: usize, (lane, lanes, contacts): (usize, usize, usize)) {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+    let mut poster = scripted::Poster::connect(addr);
     for j in 0..count {
-        let i = first + j;
         let from = contact(lane + lanes * (j % contacts));
-        let body = format!(
-            r#"{{"data":{{"event_type":"message.received","payload":{{"id":"{i}","type":"SMS","from":{{"phone_number":"{from}"}},"to":[{{"phone_number":"5552345678"}}],"text":"{from}-{}","media":[]}}}}}}"#,
-            j / contacts
-        );
-        let request = format!(
-            "POST /voipms?key=bench-key HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        writer.write_all(request.as_bytes()).expect("send");
-        let mut status = String::new();
-        reader.read_line(&mut status).expect("status line");
-        assert!(status.starts_with("HTTP/1.1 200"), "unexpected answer: {status}");
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().expect("length");
-            }
-        }
-        let mut ok = vec![0u8; length];
-        reader.read_exact(&mut ok).expect("body");
+        poster.post(&scripted::sms_body(first + j, &from, &format!("{from}-{}", j / contacts)));
     }
 }
 
@@ -84,57 +56,24 @@ fn post_all(addr: SocketAddr, n: usize, connections: usize, contacts: usize) {
     }
 }
 
-/// Accept the component, answer pings, and read `expected` messages, checking the order of
-/// each contact's. Returns (time from accept to the last message, messages read).
+/// Accept the component and read `expected` messages, checking the order of each contact's.
+/// Returns (time from accept to the last message, messages read).
 fn serve(listener: TcpListener, expected: usize) -> (Duration, usize) {
-    let (mut stream, _) = listener.accept().expect("accept");
+    let (stream, _) = listener.accept().expect("accept");
     let accepted = Instant::now();
-    let mut writer = stream.try_clone().expect("clone");
-    let mut framer = Framer::new(1 << 20, 64);
-    let mut ctx = NsContext::component();
-    let mut buf = vec![0u8; 256 * 1024];
     let mut next: HashMap<String, usize> = HashMap::new();
     let mut read = 0;
-    while read < expected {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        let mut out = String::new();
-        while let Ok(Some(frame)) = framer.next_frame() {
-            match frame {
-                Frame::StreamHeader(bytes) => {
-                    ctx = NsContext::from_header(&Element::parse_start_tag(&bytes).expect("header"));
-                    out.push_str("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='bench' from='sms.example.com' xmlns='jabber:component:accept'>");
-                }
-                Frame::Stanza(bytes) => {
-                    let e = Element::parse(&bytes, &ctx).expect("stanza");
-                    if e.is("handshake", ns::COMPONENT) {
-                        out.push_str("<handshake/>");
-                    } else if e.is("iq", ns::COMPONENT) && e.get_child("ping", ns::PING).is_some() {
-                        out.push_str(&format!(
-                            "<iq type='result' id='{}' from='example.com' to='sms.example.com'/>",
-                            e.get_attr("id").unwrap_or("")
-                        ));
-                    } else if e.is("message", ns::COMPONENT)
-                        && let Some(body) = e.get_child("body", ns::COMPONENT)
-                    {
-                        let text = body.text_content();
-                        let (from, k) = text.split_once('-').expect("CONTACT-ORDINAL");
-                        let want = next.entry(from.to_string()).or_insert(0);
-                        assert_eq!(k.parse::<usize>().expect("ordinal"), *want, "in order for {from}, each once");
-                        *want += 1;
-                        read += 1;
-                    }
-                }
-                Frame::StreamEnd => return (accepted.elapsed(), read),
-            }
+    scripted::serve_component(stream, |e| {
+        if let Some(body) = e.get_child("body", ns::COMPONENT) {
+            let text = body.text_content();
+            let (from, k) = text.split_once('-').expect("CONTACT-ORDINAL");
+            let want = next.entry(from.to_string()).or_insert(0);
+            assert_eq!(k.parse::<usize>().expect("ordinal"), *want, "in order for {from}, each once");
+            *want += 1;
+            read += 1;
         }
-        if !out.is_empty() && writer.write_all(out.as_bytes()).is_err() {
-            break;
-        }
-    }
+        read < expected
+    });
     (accepted.elapsed(), read)
 }
 

@@ -13,21 +13,19 @@
 //! the p50/p99/max latency of a webhook request, and the gateway's resident memory when idle and
 //! after the load. See docs/benchmarks.md.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use voipms_xmpp::core::xmpp::element::{Element, NsContext};
-use voipms_xmpp::core::xmpp::framer::{Frame, Framer};
-use voipms_xmpp::core::xmpp::ns;
 
 mod c2s;
 mod load;
 mod measure;
 mod prosody;
 mod prosody_mode;
+mod scripted;
 mod targets;
 
 use measure::{ms, rss_kib};
@@ -37,83 +35,25 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Accept the component, answer pings, count messages; returns (count, time of the last one).
+/// Accept the component, answer pings, count messages and note the time of the last one.
 fn xmpp_server(listener: TcpListener, delivered: Arc<AtomicUsize>, last: Arc<Mutex<Option<Instant>>>) {
-    let (mut stream, _) = listener.accept().expect("accept");
-    let mut writer = stream.try_clone().expect("clone");
-    let mut framer = Framer::new(1 << 20, 64);
-    let mut ctx = NsContext::component();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        framer.push(&buf[..n]);
-        let mut out = String::new();
-        while let Ok(Some(frame)) = framer.next_frame() {
-            match frame {
-                Frame::StreamHeader(bytes) => {
-                    ctx = NsContext::from_header(&Element::parse_start_tag(&bytes).expect("header"));
-                    out.push_str("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='bench' from='sms.example.com' xmlns='jabber:component:accept'>");
-                }
-                Frame::Stanza(bytes) => {
-                    let e = Element::parse(&bytes, &ctx).expect("stanza");
-                    if e.is("handshake", ns::COMPONENT) {
-                        out.push_str("<handshake/>");
-                    } else if e.is("iq", ns::COMPONENT) && e.get_child("ping", ns::PING).is_some() {
-                        out.push_str(&format!(
-                            "<iq type='result' id='{}' from='example.com' to='sms.example.com'/>",
-                            e.get_attr("id").unwrap_or("")
-                        ));
-                    } else if e.is("message", ns::COMPONENT) {
-                        delivered.fetch_add(1, Ordering::Relaxed);
-                        *last.lock().unwrap() = Some(Instant::now());
-                    }
-                }
-                Frame::StreamEnd => return,
-            }
-        }
-        if !out.is_empty() && writer.write_all(out.as_bytes()).is_err() {
-            return;
-        }
-    }
+    let (stream, _) = listener.accept().expect("accept");
+    scripted::serve_component(stream, |_| {
+        delivered.fetch_add(1, Ordering::Relaxed);
+        *last.lock().unwrap() = Some(Instant::now());
+        true
+    });
 }
 
 /// One keep-alive connection posting `count` webhooks; returns each request's latency.
 fn client(addr: SocketAddr, first: usize, count: usize) -> Vec<Duration> {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+    let mut poster = scripted::Poster::connect(addr);
     let mut latencies = Vec::with_capacity(count);
     for i in first..first + count {
-        let body = format!(
-            r#"{{"data":{{"event_type":"message.received","payload":{{"id":"{i}","type":"SMS","from":{{"phone_number":"5559998888"}},"to":[{{"phone_number":"5552345678"}}],"text":"benchmark message number {i}, about as long as a text","media":[]}}}}}}"#
-        );
-        let request = format!(
-            "POST /voipms?key=bench-key HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let body =
+            scripted::sms_body(i, "5559998888", &format!("benchmark message number {i}, about as long as a text"));
         let start = Instant::now();
-        writer.write_all(request.as_bytes()).expect("send");
-        let mut status = String::new();
-        reader.read_line(&mut status).expect("status line");
-        assert!(status.starts_with("HTTP/1.1 200"), "unexpected answer: {status}");
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("header");
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().expect("length");
-            }
-        }
-        let mut body = vec![0u8; length];
-        reader.read_exact(&mut body).expect("body");
-        assert_eq!(body, b"ok");
+        poster.post(&body);
         latencies.push(start.elapsed());
     }
     latencies
