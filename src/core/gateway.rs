@@ -160,11 +160,7 @@ impl Gateway {
             match record.kind() {
                 Kind::Inbound => {
                     inbound += 1;
-                    if let Some(m) = &record.inbound
-                        && let Some(id) = &m.voipms_id
-                    {
-                        self.seen.insert(id_key(m.mms, id), record.accepted_ms);
-                    }
+                    self.remember_spooled_id(&record);
                     self.mailbox.offer(record, true);
                 }
                 // An error or a receipt still owed to the sender.
@@ -245,6 +241,19 @@ impl Gateway {
     pub fn more_in_spool(&mut self, from_seq: u64, count: usize, max_seq: u64) {
         self.next_seq = self.next_seq.max(max_seq + 1);
         self.mailbox.leave_in_spool(from_seq, count);
+    }
+
+    /// A received message read back from the spool (at start, or paged in): its VoIP.ms id is
+    /// remembered, in case the seen log lost the line (it is synced lazily).
+    fn remember_spooled_id(&mut self, record: &Record) {
+        if let Some(m) = &record.inbound
+            && let Some(id) = &m.voipms_id
+        {
+            let key = id_key(m.mms, id);
+            if !self.seen.contains(&key) {
+                self.seen.insert(key, record.accepted_ms);
+            }
+        }
     }
 
     /// Queue sizes.
@@ -336,12 +345,7 @@ impl Gateway {
             Input::SpoolPaged { records, max } => {
                 for record in &records {
                     self.next_seq = self.next_seq.max(record.seq + 1);
-                    if let Some(m) = &record.inbound
-                        && let Some(id) = &m.voipms_id
-                        && !self.seen.contains(&id_key(m.mms, id))
-                    {
-                        self.seen.insert(id_key(m.mms, id), record.accepted_ms);
-                    }
+                    self.remember_spooled_id(record);
                 }
                 self.mailbox.paged_in(records, max);
                 self.mailbox.flush(now, &mut self.session, &mut self.out);
